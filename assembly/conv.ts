@@ -1,0 +1,76 @@
+// Full 3x3 convolution, NHWC (the MobileNet stem: 3 input channels, stride 2).
+//
+// The SIMD version gathers one output row's receptive fields into a small contiguous buffer
+// (im2col, K = 9 * Cin values per pixel, zeros where the window leaves the image) and hands it
+// to the register-tiled GEMM, so the stem reuses the pointwise kernel and its packed weights:
+// weights [3,3,Cin,N] (HWIO) are exactly a (9*Cin) x N matrix.
+
+import { gemm_4x8_f32 } from "./pointwise";
+import { clamp1 } from "./simd";
+
+/** Floats of scratch conv3x3_nhwc_f32 needs: one im2col row. */
+export function conv3x3_scratch_floats(Cin: i32, outW: i32): i32 {
+  return outW * 9 * Cin;
+}
+
+/**
+ * inp H x W x Cin -> out outH x outW x N, weights packed for a (9*Cin) x N GEMM
+ * (see pointwise.ts), TF padding given by its top/left pads. scratch: outW * 9 * Cin floats.
+ */
+export function conv3x3_nhwc_f32(
+  inp: usize, H: i32, W: i32, Cin: i32, w: usize, N: i32, out: usize, outH: i32, outW: i32,
+  stride: i32, padTop: i32, padLeft: i32, lo: f32, hi: f32, scratch: usize,
+): void {
+  const pix = <usize>Cin << 2;
+  const K = 9 * Cin;
+  const outRow = <usize>outW * N << 2;
+  for (let oy = 0; oy < outH; oy++) {
+    let dst = scratch;
+    for (let ox = 0; ox < outW; ox++) {
+      for (let ky = 0; ky < 3; ky++) {
+        const iy = oy * stride - padTop + ky;
+        for (let kx = 0; kx < 3; kx++) {
+          const ix = ox * stride - padLeft + kx;
+          if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+            memory.fill(dst, 0, pix);
+          } else {
+            memory.copy(dst, inp + (<usize>iy * W + ix) * pix, pix);
+          }
+          dst += pix;
+        }
+      }
+    }
+    gemm_4x8_f32(outW, K, N, scratch, w, out + <usize>oy * outRow, lo, hi, 0);
+  }
+}
+
+/** Scalar twin: direct convolution over the same packed weights, no scratch used. */
+export function conv3x3_nhwc_f32_scalar(
+  inp: usize, H: i32, W: i32, Cin: i32, w: usize, N: i32, out: usize, outH: i32, outW: i32,
+  stride: i32, padTop: i32, padLeft: i32, lo: f32, hi: f32, scratch: usize,
+): void {
+  const K = 9 * Cin;
+  const blockBytes = (<usize>K + 1) << 5;
+  for (let oy = 0; oy < outH; oy++) {
+    for (let ox = 0; ox < outW; ox++) {
+      for (let n = 0; n < N; n++) {
+        const wb = w + <usize>(n >> 3) * blockBytes + (<usize>(n & 7) << 2);
+        let acc = load<f32>(wb);
+        for (let ky = 0; ky < 3; ky++) {
+          const iy = oy * stride - padTop + ky;
+          if (iy < 0 || iy >= H) continue;
+          for (let kx = 0; kx < 3; kx++) {
+            const ix = ox * stride - padLeft + kx;
+            if (ix < 0 || ix >= W) continue;
+            for (let ci = 0; ci < Cin; ci++) {
+              const k = (ky * 3 + kx) * Cin + ci;
+              const x = load<f32>(inp + ((<usize>(iy * W + ix) * Cin + ci) << 2));
+              acc += x * load<f32>(wb + 32 + (<usize>k << 5));
+            }
+          }
+        }
+        store<f32>(out + ((<usize>(oy * outW + ox) * N + n) << 2), clamp1(acc, lo, hi));
+      }
+    }
+  }
+}

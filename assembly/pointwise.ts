@@ -1,0 +1,134 @@
+// Pointwise (1x1) convolution over NHWC pixels is a GEMM: out[M x N] = a[M x K] * W[K x N] + bias,
+// then clamp, then an optional residual add. The same kernel serves dense layers (M = 1) and,
+// after im2col, full convolutions.
+//
+// Packed weights (built once at load by the host): N is split into blocks of 8 output channels,
+// zero-padded at the end. Each block holds its 8 biases, then K rows of 8 weights:
+//   block b at w + b * (K + 1) * 8 floats: [bias x8][w(k=0) x8][w(k=1) x8]...
+// so the inner loop reads one contiguous stream of weights per block.
+
+import { madd, clamp4, clamp1, storeLanes } from "./simd";
+
+/** Bytes of packed weights for a K x N GEMM. */
+export function gemm_packed_bytes(K: i32, N: i32): i32 {
+  return ((N + 7) >> 3) * (K + 1) * 32;
+}
+
+// @ts-ignore: decorator
+@inline function finishRow8(o: usize, c0: v128, c1: v128, nrem: i32, vlo: v128, vhi: v128, r: usize): void {
+  c0 = clamp4(c0, vlo, vhi);
+  c1 = clamp4(c1, vlo, vhi);
+  if (nrem >= 8) {
+    if (r != 0) {
+      c0 = f32x4.add(c0, v128.load(r));
+      c1 = f32x4.add(c1, v128.load(r, 16));
+    }
+    v128.store(o, c0);
+    v128.store(o, c1, 16);
+    return;
+  }
+  // Last, partial block: only nrem lanes belong to this row.
+  storeLanes(o, c0, nrem);
+  storeLanes(o + 16, c1, nrem - 4);
+  if (r != 0) {
+    for (let j = 0; j < nrem; j++) {
+      const p = o + (<usize>j << 2);
+      store<f32>(p, load<f32>(p) + load<f32>(r + (<usize>j << 2)));
+    }
+  }
+}
+
+/**
+ * SIMD GEMM with a 4-row x 8-column register tile (8 accumulators: more spill on V8/x86).
+ * a: M x K floats, row-major; w: packed as above; out, res: M x N floats (res = 0 for none).
+ * out = clamp(a * W + bias, lo, hi) + res.
+ */
+export function gemm_4x8_f32(
+  M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize,
+): void {
+  const vlo = f32x4.splat(lo);
+  const vhi = f32x4.splat(hi);
+  const rowA = <usize>K << 2;
+  const rowO = <usize>N << 2;
+  const blockBytes = (<usize>K + 1) << 5;
+  let m = 0;
+  for (; m + 4 <= M; m += 4) {
+    const a0 = a + <usize>m * rowA;
+    const aEnd = a0 + rowA;
+    const o0 = out + <usize>m * rowO;
+    const r0 = res == 0 ? 0 : res + <usize>m * rowO;
+    let wb = w;
+    for (let n = 0; n < N; n += 8) {
+      let c00 = v128.load(wb);
+      let c01 = v128.load(wb, 16);
+      let c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01;
+      let wp = wb + 32;
+      for (let ap = a0; ap < aEnd; ap += 4) {
+        const w0 = v128.load(wp);
+        const w1 = v128.load(wp, 16);
+        const x0 = v128.load32_splat(ap);
+        const x1 = v128.load32_splat(ap + rowA);
+        const x2 = v128.load32_splat(ap + 2 * rowA);
+        const x3 = v128.load32_splat(ap + 3 * rowA);
+        c00 = madd(x0, w0, c00);
+        c01 = madd(x0, w1, c01);
+        c10 = madd(x1, w0, c10);
+        c11 = madd(x1, w1, c11);
+        c20 = madd(x2, w0, c20);
+        c21 = madd(x2, w1, c21);
+        c30 = madd(x3, w0, c30);
+        c31 = madd(x3, w1, c31);
+        wp += 32;
+      }
+      const nrem = N - n;
+      const on = o0 + (<usize>n << 2);
+      const rn = r0 == 0 ? 0 : r0 + (<usize>n << 2);
+      finishRow8(on, c00, c01, nrem, vlo, vhi, rn);
+      finishRow8(on + rowO, c10, c11, nrem, vlo, vhi, rn == 0 ? 0 : rn + rowO);
+      finishRow8(on + 2 * rowO, c20, c21, nrem, vlo, vhi, rn == 0 ? 0 : rn + 2 * rowO);
+      finishRow8(on + 3 * rowO, c30, c31, nrem, vlo, vhi, rn == 0 ? 0 : rn + 3 * rowO);
+      wb += blockBytes;
+    }
+  }
+  // Rows left over when M is not a multiple of 4: a 1 x 8 tile.
+  for (; m < M; m++) {
+    const a0 = a + <usize>m * rowA;
+    const aEnd = a0 + rowA;
+    const o0 = out + <usize>m * rowO;
+    const r0 = res == 0 ? 0 : res + <usize>m * rowO;
+    let wb = w;
+    for (let n = 0; n < N; n += 8) {
+      let c0 = v128.load(wb);
+      let c1 = v128.load(wb, 16);
+      let wp = wb + 32;
+      for (let ap = a0; ap < aEnd; ap += 4) {
+        const x = v128.load32_splat(ap);
+        c0 = madd(x, v128.load(wp), c0);
+        c1 = madd(x, v128.load(wp, 16), c1);
+        wp += 32;
+      }
+      finishRow8(o0 + (<usize>n << 2), c0, c1, N - n, vlo, vhi, r0 == 0 ? 0 : r0 + (<usize>n << 2));
+      wb += blockBytes;
+    }
+  }
+}
+
+/** Scalar twin of gemm_4x8_f32: same arguments, same packed layout, same result order. */
+export function gemm_f32_scalar(
+  M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize,
+): void {
+  const blockBytes = (<usize>K + 1) << 5;
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      const wb = w + <usize>(n >> 3) * blockBytes + (<usize>(n & 7) << 2);
+      let acc = load<f32>(wb);
+      for (let k = 0; k < K; k++) {
+        acc += load<f32>(a + ((<usize>m * K + k) << 2)) * load<f32>(wb + 32 + (<usize>k << 5));
+      }
+      let v = clamp1(acc, lo, hi);
+      const i = (<usize>m * N + n) << 2;
+      if (res != 0) v += load<f32>(res + i);
+      store<f32>(out + i, v);
+    }
+  }
+}

@@ -1,0 +1,57 @@
+// Public API: `await load()` a model, `model.run(input)` or `model.classify(image)`, `dispose()`.
+
+import type { ModelSource } from './desc.js';
+import { ModelFormatError } from './errors.js';
+import { decodeModel, validateModel } from './format.js';
+import { createModel, type LoadOptions, type Model } from './model.js';
+
+export type { LoadOptions, MemoryReport, Prediction, ClassifyOptions, ImageInput } from './model.js';
+export { Model, topClasses } from './model.js';
+export * from './errors.js';
+export type * from './desc.js';
+export { encodeModel, decodeModel, validateModel, dequantize } from './format.js';
+export { decodeImage, imageToInput, MAX_IMAGE_PIXELS, type RgbaImage } from './image.js';
+export { mobilenetV1, mobilenetV2, type BuildOptions } from './builders.js';
+export type { WasmBuild } from './wasm.js';
+
+/** Where a model comes from: a file path or URL, the bytes of a `.mnw` file, or a ModelSource. */
+export type ModelInput = string | URL | ArrayBuffer | Uint8Array | ModelSource;
+
+/** The bundled default model: nsfwjs's MobileNetV2 (uint8 weights), see weights/README.md. */
+export const DEFAULT_MODEL_URL = new URL('../weights/nsfwjs-mobilenet-v2.mnw', import.meta.url);
+
+async function readBytes(source: string | URL): Promise<Uint8Array> {
+  const url = source instanceof URL ? source : /^[a-z][a-z0-9+.-]*:\/\//i.test(source) ? new URL(source) : null;
+  if (url && url.protocol !== 'file:') {
+    const res = await fetch(url);
+    if (!res.ok) throw new ModelFormatError(`cannot fetch ${url.href}: HTTP ${res.status}`);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+  const { readFile } = await import('node:fs/promises');
+  try {
+    return new Uint8Array(await readFile(url ?? source));
+  } catch (e) {
+    throw new ModelFormatError(`cannot read model file ${String(source)}: ${(e as Error).message}`);
+  }
+}
+
+/** Reads and validates a model without planning it. */
+export async function readModel(source: ModelInput = DEFAULT_MODEL_URL): Promise<ModelSource> {
+  if (typeof source === 'string' || source instanceof URL) return readModel(await readBytes(source));
+  if (source instanceof ArrayBuffer || source instanceof Uint8Array) {
+    const src = decodeModel(source);
+    validateModel(src);
+    return src;
+  }
+  validateModel(source);
+  return source;
+}
+
+/**
+ * Loads a model: with no source, the bundled default (nsfwjs MobileNetV2, 224x224,
+ * labels Drawing/Hentai/Neutral/Porn/Sexy). Rejects with ModelFormatError, ChecksumError,
+ * UnsupportedModelError, EnvironmentError or OutOfMemoryError.
+ */
+export async function load(source?: ModelInput, options: LoadOptions = {}): Promise<Model> {
+  return createModel(await readModel(source), options);
+}

@@ -1,0 +1,396 @@
+// Planning: from a model description to a flat list of kernel calls over one memory layout.
+//
+// 1. Group layers into steps, one kernel call each. An (expand 1x1 ->) depthwise 3x3 -> 1x1
+//    chain, with the residual add that may follow, becomes one fused inverted-residual step.
+// 2. Fold batch-norm and pack every step's weights into one f32 block.
+// 3. Give every activation and scratch buffer an offset in one arena by liveness: buffers whose
+//    lifetimes (first..last step) overlap never overlap in memory.
+// After this nothing on the hot path allocates or looks at a shape.
+
+import type { Activation, Conv2DLayer, DenseLayer, DepthwiseLayer, LayerDesc, ModelSource } from './desc.js';
+import { dequantize, inferShapes, resolvePadding } from './format.js';
+import { UnsupportedModelError } from './errors.js';
+import { foldBatchNorm, packDepthwise, packGemm, type Folded } from './pack.js';
+import type { KernelExports } from './wasm.js';
+
+/** A kernel argument: a constant, a buffer of the arena, or an offset into the packed weights. */
+export type Arg = number | { buf: number } | { wt: number };
+
+/** Which exports run the plan: the SIMD kernels, or their scalar twins (for testing). */
+export type KernelFlavor = 'simd' | 'scalar';
+
+type KernelName = {
+  [K in keyof KernelExports]: KernelExports[K] extends (...a: number[]) => void ? K : never;
+}[keyof KernelExports];
+
+export interface PlanStep {
+  /** Layers this step computes, for reports and errors. */
+  layers: string[];
+  kernel: KernelName;
+  args: Arg[];
+  /** Multiply-adds this step performs. */
+  macs: number;
+}
+
+export interface ArenaBuffer {
+  name: string;
+  bytes: number;
+  first: number;
+  last: number;
+  offset: number;
+}
+
+export interface Plan {
+  steps: PlanStep[];
+  /** Packed weights of every step, to be copied at the weights base. */
+  weights: Float32Array;
+  buffers: ArenaBuffer[];
+  /** Bytes of the arena: the largest offset + size over all buffers. */
+  arenaBytes: number;
+  inputBuffer: number;
+  outputBuffer: number;
+  inputShape: number[];
+  outputShape: number[];
+  macs: number;
+}
+
+const ALIGN = 64;
+const align = (n: number, a = ALIGN): number => Math.ceil(n / a) * a;
+
+/** [lo, hi] for the kernels' clamp. */
+function clampRange(act: Activation): [number, number] {
+  switch (act) {
+    case 'relu6':
+      return [0, 6];
+    case 'relu':
+      return [0, Infinity];
+    case 'linear':
+      return [-Infinity, Infinity];
+  }
+}
+
+const product = (s: number[]): number => s.reduce((a, b) => a * b, 1);
+
+class Planner {
+  readonly steps: PlanStep[] = [];
+  readonly buffers: { name: string; bytes: number; first: number; last: number }[] = [];
+  private readonly bufOf = new Map<string, number>();
+  private readonly chunks: Float32Array[] = [];
+  private weightFloats = 0;
+  private readonly shapes: Map<string, number[]>;
+  private readonly tensors: Map<string, Float32Array>;
+  private readonly simd: boolean;
+
+  constructor(readonly src: ModelSource, flavor: KernelFlavor) {
+    this.shapes = inferShapes(src.desc);
+    this.tensors = new Map();
+    this.simd = flavor === 'simd';
+    const stored = new Map(src.tensors.map((t) => [t.name, t]));
+    const get = (name: string): Float32Array => {
+      let f = this.tensors.get(name);
+      if (!f) {
+        const t = stored.get(name);
+        if (!t) throw new UnsupportedModelError(`tensor ${name} is referenced but not stored`);
+        f = dequantize(t);
+        this.tensors.set(name, f);
+      }
+      return f;
+    };
+    this.get = get;
+  }
+
+  readonly get: (name: string) => Float32Array;
+
+  shape(name: string): number[] {
+    const s = this.shapes.get(name);
+    if (!s) throw new UnsupportedModelError(`unknown activation ${name}`);
+    return s;
+  }
+
+  kernel(simd: KernelName, scalar: KernelName): KernelName {
+    return this.simd ? simd : scalar;
+  }
+
+  /** The buffer holding activation `name`, created on first mention. */
+  act(name: string): { buf: number } {
+    let id = this.bufOf.get(name);
+    if (id === undefined) {
+      id = this.buffers.length;
+      this.buffers.push({ name, bytes: product(this.shape(name)) * 4, first: this.steps.length, last: this.steps.length });
+      this.bufOf.set(name, id);
+    }
+    return { buf: id };
+  }
+
+  /** Scratch memory live only during the step being added. */
+  scratch(label: string, floats: number): { buf: number } {
+    const id = this.buffers.length;
+    this.buffers.push({ name: `${label}:scratch`, bytes: Math.max(floats, 1) * 4, first: this.steps.length, last: this.steps.length });
+    return { buf: id };
+  }
+
+  weights(w: Float32Array): { wt: number } {
+    const at = this.weightFloats;
+    this.chunks.push(w);
+    this.weightFloats += align(w.length, ALIGN / 4);
+    return { wt: at };
+  }
+
+  /** Appends a step and extends the lifetime of every buffer it touches to it. */
+  push(layers: string[], kernel: KernelName, args: Arg[], macs: number): void {
+    const index = this.steps.length;
+    for (const a of args) {
+      if (typeof a === 'object' && 'buf' in a) {
+        const b = this.buffers[a.buf];
+        b.first = Math.min(b.first, index);
+        b.last = Math.max(b.last, index);
+      }
+    }
+    this.steps.push({ layers, kernel, args, macs });
+  }
+
+  packedWeights(): Float32Array {
+    const out = new Float32Array(this.weightFloats);
+    let at = 0;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += align(c.length, ALIGN / 4);
+    }
+    return out;
+  }
+
+  fold(layer: Conv2DLayer | DepthwiseLayer): Folded {
+    const outC = layer.op === 'conv2d' ? layer.outChannels : layer.channels;
+    return foldBatchNorm(
+      this.get(layer.weights),
+      layer.bias ? this.get(layer.bias) : undefined,
+      outC,
+      layer.batchNorm,
+      this.get,
+    );
+  }
+
+  pads(layer: Conv2DLayer | DepthwiseLayer): { top: number; left: number; outH: number; outW: number } {
+    const [, H, W] = this.shape(layer.input);
+    return resolvePadding(layer.padding, H, W, layer.kernel[0], layer.kernel[1], layer.stride);
+  }
+}
+
+const is1x1 = (l: LayerDesc | undefined): l is Conv2DLayer =>
+  l !== undefined && l.op === 'conv2d' && l.kernel[0] === 1 && l.kernel[1] === 1 && l.stride === 1;
+const is3x3dw = (l: LayerDesc | undefined): l is DepthwiseLayer =>
+  l !== undefined && l.op === 'depthwise' && l.kernel[0] === 3 && l.kernel[1] === 3;
+
+/** Builds the plan. Throws UnsupportedModelError for layers no kernel implements. */
+export function buildPlan(src: ModelSource, flavor: KernelFlavor = 'simd'): Plan {
+  const p = new Planner(src, flavor);
+  const { desc } = src;
+  const layers = desc.layers;
+  const consumers = new Map<string, LayerDesc[]>();
+  for (const l of layers) {
+    for (const i of l.op === 'add' ? l.inputs : [l.input]) {
+      consumers.set(i, [...(consumers.get(i) ?? []), l]);
+    }
+  }
+  /** The only layer reading `name`, when it is the only one and `name` is not the model output. */
+  const soleConsumer = (name: string): LayerDesc | undefined => {
+    const c = consumers.get(name);
+    return c && c.length === 1 && name !== desc.output ? c[0] : undefined;
+  };
+
+  p.act(desc.input);
+  const done = new Set<string>();
+  for (const layer of layers) {
+    if (done.has(layer.name)) continue;
+    // The fused inverted-residual block, with or without its expansion.
+    const expand = is1x1(layer) && is3x3dw(soleConsumer(layer.name)) ? layer : undefined;
+    const dw = expand ? (soleConsumer(expand.name) as DepthwiseLayer) : is3x3dw(layer) ? layer : undefined;
+    const project = dw ? soleConsumer(dw.name) : undefined;
+    if (dw && is1x1(project)) {
+      addBlock(p, expand, dw, project, soleConsumer(project.name), done);
+      continue;
+    }
+    addSingle(p, layer);
+    done.add(layer.name);
+  }
+  p.act(desc.output);
+  const outBuf = p.buffers[p.act(desc.output).buf];
+  outBuf.last = p.steps.length; // the output is read after the last step
+  const inBuf = p.buffers[p.act(desc.input).buf];
+  inBuf.first = -1; // the input is written before the first step
+
+  const { placed, arenaBytes } = assignOffsets(p.buffers);
+  return {
+    steps: p.steps,
+    weights: p.packedWeights(),
+    buffers: placed,
+    arenaBytes,
+    inputBuffer: p.act(desc.input).buf,
+    outputBuffer: p.act(desc.output).buf,
+    inputShape: p.shape(desc.input),
+    outputShape: p.shape(desc.output),
+    macs: p.steps.reduce((a, s) => a + s.macs, 0),
+  };
+}
+
+function addBlock(
+  p: Planner,
+  expand: Conv2DLayer | undefined,
+  dw: DepthwiseLayer,
+  project: Conv2DLayer,
+  after: LayerDesc | undefined,
+  done: Set<string>,
+): void {
+  const blockIn = expand ? expand.input : dw.input;
+  const [, H, W, Cin] = p.shape(blockIn);
+  const Cexp = dw.channels;
+  const Cout = project.outChannels;
+  const { top, left, outH, outW } = p.pads(dw);
+  const residual =
+    after !== undefined &&
+    after.op === 'add' &&
+    after.inputs.includes(project.name) &&
+    after.inputs.includes(blockIn) &&
+    dw.stride === 1 &&
+    Cin === Cout &&
+    outH === H &&
+    outW === W;
+  const names = [expand?.name, dw.name, project.name, residual ? after.name : undefined].filter(
+    (n): n is string => n !== undefined,
+  );
+  for (const n of names) done.add(n);
+  const output = names[names.length - 1];
+
+  let ew: Arg = 0;
+  let eRange: [number, number] = [0, 0];
+  if (expand) {
+    const f = p.fold(expand);
+    ew = p.weights(packGemm(f.w, f.b, Cin, Cexp));
+    eRange = clampRange(expand.activation);
+  }
+  const fd = p.fold(dw);
+  const dwW = p.weights(packDepthwise(fd.w, fd.b, Cexp));
+  const fp = p.fold(project);
+  const pw = p.weights(packGemm(fp.w, fp.b, Cexp, Cout));
+  const [dlo, dhi] = clampRange(dw.activation);
+  const [plo, phi] = clampRange(project.activation);
+  const inp = p.act(blockIn);
+  const out = p.act(output);
+  const scratch = p.scratch(dw.name, (expand ? 3 * W * Cexp : 0) + W * Cexp + outW * Cexp);
+  const macs = (expand ? H * W * Cin * Cexp : 0) + outH * outW * Cexp * 9 + outH * outW * Cexp * Cout;
+  p.push(names, p.kernel('ibottleneck3x3_nhwc_f32', 'ibottleneck3x3_nhwc_f32_scalar'), [
+    inp, H, W, Cin, ew, Cexp, eRange[0], eRange[1],
+    dwW, dw.stride, top, left, dlo, dhi,
+    pw, Cout, plo, phi, residual ? 1 : 0,
+    out, outH, outW, scratch,
+  ], macs);
+}
+
+function addSingle(p: Planner, layer: LayerDesc): void {
+  switch (layer.op) {
+    case 'conv2d':
+      return addConv(p, layer);
+    case 'depthwise': {
+      if (!is3x3dw(layer)) throw new UnsupportedModelError(`${layer.name}: only 3x3 depthwise kernels are supported`);
+      const [, H, W, C] = p.shape(layer.input);
+      const { top, left, outH, outW } = p.pads(layer);
+      const f = p.fold(layer);
+      const w = p.weights(packDepthwise(f.w, f.b, C));
+      const [lo, hi] = clampRange(layer.activation);
+      const inp = p.act(layer.input);
+      const out = p.act(layer.name);
+      p.push([layer.name], p.kernel('dwconv3x3_nhwc_f32', 'dwconv3x3_nhwc_f32_scalar'), [
+        inp, H, W, C, w, out, outH, outW, layer.stride, top, left, lo, hi, p.scratch(layer.name, W * C),
+      ], outH * outW * C * 9);
+      return;
+    }
+    case 'add': {
+      const n = product(p.shape(layer.name));
+      const [a, b] = layer.inputs;
+      p.push([layer.name], p.kernel('add_f32', 'add_f32_scalar'), [p.act(a), p.act(b), n, p.act(layer.name)], 0);
+      return;
+    }
+    case 'globalAvgPool': {
+      const [, H, W, C] = p.shape(layer.input);
+      p.push([layer.name], p.kernel('global_avgpool_nhwc_f32', 'global_avgpool_nhwc_f32_scalar'), [
+        p.act(layer.input), H * W, C, p.act(layer.name),
+      ], 0);
+      return;
+    }
+    case 'dense':
+      return addDense(p, layer);
+    case 'softmax': {
+      const n = product(p.shape(layer.name));
+      p.push([layer.name], 'softmax_f32', [p.act(layer.input), n, p.act(layer.name)], 0);
+      return;
+    }
+  }
+}
+
+function addConv(p: Planner, layer: Conv2DLayer): void {
+  const [, H, W, Cin] = p.shape(layer.input);
+  const N = layer.outChannels;
+  const { top, left, outH, outW } = p.pads(layer);
+  const [lo, hi] = clampRange(layer.activation);
+  const f = p.fold(layer);
+  const k = layer.kernel[0] * layer.kernel[1];
+  if (k === 1) {
+    if (layer.stride !== 1 || top !== 0 || left !== 0 || outH !== H || outW !== W) {
+      throw new UnsupportedModelError(`${layer.name}: 1x1 convolutions must have stride 1 and no padding`);
+    }
+    const w = p.weights(packGemm(f.w, f.b, Cin, N));
+    p.push([layer.name], p.kernel('gemm_4x8_f32', 'gemm_f32_scalar'), [
+      H * W, Cin, N, p.act(layer.input), w, p.act(layer.name), lo, hi, 0,
+    ], H * W * Cin * N);
+    return;
+  }
+  if (layer.kernel[0] !== 3 || layer.kernel[1] !== 3) {
+    throw new UnsupportedModelError(`${layer.name}: only 1x1 and 3x3 convolutions are supported`);
+  }
+  const w = p.weights(packGemm(f.w, f.b, 9 * Cin, N));
+  p.push([layer.name], p.kernel('conv3x3_nhwc_f32', 'conv3x3_nhwc_f32_scalar'), [
+    p.act(layer.input), H, W, Cin, w, N, p.act(layer.name), outH, outW, layer.stride, top, left, lo, hi,
+    p.scratch(layer.name, outW * 9 * Cin),
+  ], outH * outW * 9 * Cin * N);
+}
+
+function addDense(p: Planner, layer: DenseLayer): void {
+  const w = p.get(layer.weights);
+  const b = layer.bias ? p.get(layer.bias) : new Float32Array(layer.outFeatures);
+  const [lo, hi] = clampRange(layer.activation);
+  const packed = p.weights(packGemm(w, b, layer.inFeatures, layer.outFeatures));
+  p.push([layer.name], p.kernel('gemm_4x8_f32', 'gemm_f32_scalar'), [
+    1, layer.inFeatures, layer.outFeatures, p.act(layer.input), packed, p.act(layer.name), lo, hi, 0,
+  ], layer.inFeatures * layer.outFeatures);
+}
+
+/**
+ * Greedy offset assignment, largest buffer first: each goes at the lowest offset where it
+ * overlaps no already-placed buffer whose lifetime overlaps its own. Near-optimal for the
+ * chain-shaped liveness of CNNs, and deterministic.
+ */
+export function assignOffsets(
+  buffers: { name: string; bytes: number; first: number; last: number }[],
+): { placed: ArenaBuffer[]; arenaBytes: number } {
+  const placed: ArenaBuffer[] = buffers.map((b) => ({ ...b, bytes: align(b.bytes), offset: -1 }));
+  const order = placed
+    .map((b, i) => i)
+    .sort((a, b) => placed[b].bytes - placed[a].bytes || a - b);
+  const done: ArenaBuffer[] = [];
+  let arenaBytes = 0;
+  for (const i of order) {
+    const b = placed[i];
+    const live = done
+      .filter((o) => o.first <= b.last && b.first <= o.last)
+      .sort((x, y) => x.offset - y.offset);
+    let offset = 0;
+    for (const o of live) {
+      if (offset + b.bytes <= o.offset) break;
+      offset = Math.max(offset, o.offset + o.bytes);
+    }
+    b.offset = offset;
+    done.push(b);
+    arenaBytes = Math.max(arenaBytes, offset + b.bytes);
+  }
+  return { placed, arenaBytes };
+}

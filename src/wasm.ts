@@ -1,0 +1,139 @@
+// Loading the kernel module: pick the build the runtime can run, compile it once per process,
+// give every model its own instance (and so its own linear memory).
+
+import { instantiate } from '@assemblyscript/loader';
+import { EnvironmentError, OutOfMemoryError } from './errors.js';
+
+/** Which compiled module runs the kernels. */
+export type WasmBuild = 'simd' | 'relaxed' | 'debug';
+
+/** The module's exports, as declared in assembly/index.ts (pointers and sizes are numbers). */
+export interface KernelExports {
+  memory: WebAssembly.Memory;
+  heap_base(): number;
+  build_is_relaxed(): number;
+  probe_nan_sign(inf: number): number;
+  gemm_packed_bytes(K: number, N: number): number;
+  gemm_4x8_f32(M: number, K: number, N: number, a: number, w: number, out: number, lo: number, hi: number, res: number): void;
+  gemm_f32_scalar(M: number, K: number, N: number, a: number, w: number, out: number, lo: number, hi: number, res: number): void;
+  dwconv3x3_row_nhwc_f32(r0: number, r1: number, r2: number, inW: number, C: number, w: number, out: number, outW: number, stride: number, padLeft: number, lo: number, hi: number): void;
+  dwconv3x3_row_nhwc_f32_scalar(r0: number, r1: number, r2: number, inW: number, C: number, w: number, out: number, outW: number, stride: number, padLeft: number, lo: number, hi: number): void;
+  dwconv3x3_nhwc_f32(inp: number, H: number, W: number, C: number, w: number, out: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, lo: number, hi: number, zero: number): void;
+  dwconv3x3_nhwc_f32_scalar(inp: number, H: number, W: number, C: number, w: number, out: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, lo: number, hi: number, zero: number): void;
+  conv3x3_nhwc_f32(inp: number, H: number, W: number, Cin: number, w: number, N: number, out: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, lo: number, hi: number, scratch: number): void;
+  conv3x3_nhwc_f32_scalar(inp: number, H: number, W: number, Cin: number, w: number, N: number, out: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, lo: number, hi: number, scratch: number): void;
+  conv3x3_scratch_floats(Cin: number, outW: number): number;
+  ibottleneck3x3_nhwc_f32(inp: number, H: number, W: number, Cin: number, ew: number, Cexp: number, elo: number, ehi: number, dw: number, stride: number, padTop: number, padLeft: number, dlo: number, dhi: number, pw: number, Cout: number, plo: number, phi: number, residual: number, out: number, outH: number, outW: number, scratch: number): void;
+  ibottleneck3x3_nhwc_f32_scalar(inp: number, H: number, W: number, Cin: number, ew: number, Cexp: number, elo: number, ehi: number, dw: number, stride: number, padTop: number, padLeft: number, dlo: number, dhi: number, pw: number, Cout: number, plo: number, phi: number, residual: number, out: number, outH: number, outW: number, scratch: number): void;
+  ibottleneck_scratch_floats(W: number, Cexp: number, outW: number, hasExpand: number): number;
+  clamp_f32(x: number, n: number, lo: number, hi: number, out: number): void;
+  clamp_f32_scalar(x: number, n: number, lo: number, hi: number, out: number): void;
+  add_f32(a: number, b: number, n: number, out: number): void;
+  add_f32_scalar(a: number, b: number, n: number, out: number): void;
+  softmax_f32(x: number, n: number, out: number): void;
+  global_avgpool_nhwc_f32(inp: number, HW: number, C: number, out: number): void;
+  global_avgpool_nhwc_f32_scalar(inp: number, HW: number, C: number, out: number): void;
+}
+
+/** A live kernel module instance with its own memory. */
+export interface KernelInstance {
+  readonly build: WasmBuild;
+  readonly exports: KernelExports;
+  /** Size of the .wasm file this instance was compiled from. */
+  readonly moduleBytes: number;
+  /** Grows linear memory to at least `bytes`. Views over the old buffer are detached. */
+  ensureMemory(bytes: number): void;
+}
+
+const FILES: Record<WasmBuild, string> = {
+  simd: 'mobilenet.wasm',
+  relaxed: 'mobilenet-relaxed.wasm',
+  debug: 'mobilenet-debug.wasm',
+};
+
+interface Compiled {
+  module: WebAssembly.Module;
+  size: number;
+}
+
+const compiled = new Map<WasmBuild, Promise<Compiled | null>>();
+
+/** Reads a build's bytes. Node reads the file next to the package; tests may inject bytes. */
+async function readBuild(build: WasmBuild): Promise<Uint8Array> {
+  const url = new URL(`../build/${FILES[build]}`, import.meta.url);
+  if (url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    try {
+      return new Uint8Array(await readFile(url));
+    } catch (e) {
+      throw new EnvironmentError(
+        `cannot read ${url.pathname}: the wasm build is missing (run \`npm run build\`): ${(e as Error).message}`,
+      );
+    }
+  }
+  const res = await fetch(url);
+  if (!res.ok) throw new EnvironmentError(`cannot fetch ${url.href}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** Compiles a build once per process; null when this runtime cannot validate it. */
+function compile(build: WasmBuild): Promise<Compiled | null> {
+  let p = compiled.get(build);
+  if (!p) {
+    p = readBuild(build).then((bytes) => {
+      if (!WebAssembly.validate(bytes)) return null;
+      return { module: new WebAssembly.Module(bytes), size: bytes.byteLength };
+    });
+    compiled.set(build, p);
+  }
+  return p;
+}
+
+/**
+ * The build to use: the one asked for, or for 'auto' relaxed SIMD where the runtime accepts it
+ * (Node 22+, Chrome 114+, Firefox 145+) and plain SIMD otherwise.
+ */
+export async function chooseBuild(requested: WasmBuild | 'auto'): Promise<WasmBuild> {
+  if (requested !== 'auto') {
+    if (!(await compile(requested))) {
+      throw new EnvironmentError(
+        requested === 'relaxed'
+          ? 'this WebAssembly runtime does not support relaxed SIMD (Node 22+, Chrome 114+, Firefox 145+; Node 20 needs --experimental-wasm-relaxed-simd)'
+          : 'this WebAssembly runtime does not support 128-bit SIMD (needs Node 16.4+, Chrome 91+, Firefox 89+, Safari 16.4+)',
+      );
+    }
+    return requested;
+  }
+  if (await compile('relaxed')) return 'relaxed';
+  if (await compile('simd')) return 'simd';
+  throw new EnvironmentError(
+    'this WebAssembly runtime does not support 128-bit SIMD (needs Node 16.4+, Chrome 91+, Firefox 89+, Safari 16.4+)',
+  );
+}
+
+const PAGE = 65536;
+
+/** A fresh instance of a build, with its own memory. */
+export async function instantiateKernels(build: WasmBuild): Promise<KernelInstance> {
+  const c = await compile(build);
+  if (!c) throw new EnvironmentError(`the ${build} wasm build does not validate in this runtime`);
+  const { exports } = await instantiate<Record<string, unknown>>(c.module, {});
+  const k = exports as unknown as KernelExports;
+  return {
+    build,
+    exports: k,
+    moduleBytes: c.size,
+    ensureMemory(bytes: number): void {
+      const have = k.memory.buffer.byteLength;
+      if (bytes <= have) return;
+      const pages = Math.ceil((bytes - have) / PAGE);
+      try {
+        k.memory.grow(pages);
+      } catch (e) {
+        throw new OutOfMemoryError(
+          `WebAssembly memory could not grow to ${bytes} bytes (${(e as Error).message})`,
+        );
+      }
+    },
+  };
+}
