@@ -8,7 +8,7 @@ export {
 } from "./depthwise";
 export { conv3x3_nhwc_f32, conv3x3_nhwc_f32_scalar, conv3x3_scratch_floats } from "./conv";
 export {
-  ibottleneck3x3_nhwc_f32, ibottleneck3x3_nhwc_f32_scalar, ibottleneck_scratch_floats,
+  ibottleneck3x3_nhwc_f32, ibottleneck3x3_nhwc_f32_scalar, ibottleneck_scratch_floats, ibottleneck_min_cap,
 } from "./inverted_residual";
 export { clamp_f32, clamp_f32_scalar, add_f32, add_f32_scalar, softmax_f32 } from "./activation";
 export { global_avgpool_nhwc_f32, global_avgpool_nhwc_f32_scalar } from "./pool";

@@ -2,18 +2,30 @@
 // depthwise-separable pair):
 //   expand 1x1 + clamp -> depthwise 3x3 (stride 1|2) + clamp -> project 1x1 + clamp -> (+ input)
 //
-// It streams over output rows. Expanded rows are produced on demand into a ring of 3 rows, so
-// the expanded tensor (6x the input channels) never exists whole: the arena holds only the
-// block's input, its output, and (3 * W + outW) * Cexp floats of scratch. Each output row
-// needs expanded rows oy*stride - padTop + {0,1,2}; those increase with oy and 3 consecutive
-// rows never collide modulo 3, so a row is computed exactly once.
+// It streams over strips of S output rows. The expanded rows a strip needs are appended to a
+// window of `cap` rows, so the expanded tensor (6x the input channels) never exists whole: the
+// arena holds the block's input, its output and ibottleneck_scratch_floats() of scratch. Rows
+// are expanded exactly once, in order; when the window is full, the (3 - stride) rows the next
+// strip still needs move to its front. Strips let small layers (7x7, 14x14) run their GEMMs on
+// S * W pixels at a time instead of W, which keeps the 4-row register tile busy.
 
 import { gemm_4x8_f32, gemm_f32_scalar } from "./pointwise";
 import { dwconv3x3_row_nhwc_f32, dwconv3x3_row_nhwc_f32_scalar } from "./depthwise";
 
-/** Floats of scratch the block needs: the ring, one zero row and one depthwise output row. */
-export function ibottleneck_scratch_floats(W: i32, Cexp: i32, outW: i32, hasExpand: i32): i32 {
-  return (hasExpand ? 3 * W * Cexp : 0) + W * Cexp + outW * Cexp;
+/** Input rows one strip of S output rows reads. */
+// @ts-ignore: decorator
+@inline function stripRows(S: i32, stride: i32): i32 {
+  return (S - 1) * stride + 3;
+}
+
+/** Floats of scratch the block needs: the row window, one zero row and S depthwise output rows. */
+export function ibottleneck_scratch_floats(W: i32, Cexp: i32, outW: i32, hasExpand: i32, S: i32, cap: i32): i32 {
+  return (hasExpand ? cap * W * Cexp : 0) + W * Cexp + S * outW * Cexp;
+}
+
+/** Smallest window (in rows) the block accepts for strips of S rows. */
+export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
+  return stripRows(S, stride);
 }
 
 // @ts-ignore: decorator
@@ -22,45 +34,63 @@ export function ibottleneck_scratch_floats(W: i32, Cexp: i32, outW: i32, hasExpa
   ew: usize, Cexp: i32, elo: f32, ehi: f32,
   dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
   pw: usize, Cout: i32, plo: f32, phi: f32, residual: i32,
-  out: usize, outH: i32, outW: i32, scratch: usize, simd: bool,
+  out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize, simd: bool,
 ): void {
   const hasExpand = ew != 0;
   const expRow = <usize>W * Cexp << 2;
   const inRow = <usize>W * Cin << 2;
   const outRow = <usize>outW * Cout << 2;
-  const ring = scratch;
-  const zero = scratch + (hasExpand ? 3 * expRow : 0);
+  const dwRow = <usize>outW * Cexp << 2;
+  const win = scratch;
+  const zero = scratch + (hasExpand ? <usize>cap * expRow : 0);
   const dwOut = zero + expRow;
   memory.fill(zero, 0, expRow);
-  let done = -1; // highest input row expanded so far
-  for (let oy = 0; oy < outH; oy++) {
-    const y0 = oy * stride - padTop;
-    let r0: usize, r1: usize, r2: usize;
+  // Rows first .. first + count - 1 of the expanded input sit at win[0 .. count).
+  let first = 0;
+  let count = 0;
+  for (let oy0 = 0; oy0 < outH; oy0 += S) {
+    const rows = outH - oy0 < S ? outH - oy0 : S;
+    const yLo = oy0 * stride - padTop;
+    const yHi = (oy0 + rows - 1) * stride - padTop + 2;
+    let src = inp; // where input row `first` starts
     if (hasExpand) {
-      const last = y0 + 2 < H ? y0 + 2 : H - 1;
-      for (let y = done + 1; y <= last; y++) {
-        if (y < 0) continue;
-        const dst = ring + <usize>(y % 3) * expRow;
-        const src = inp + <usize>y * inRow;
-        if (simd) gemm_4x8_f32(W, Cin, Cexp, src, ew, dst, elo, ehi, 0);
-        else gemm_f32_scalar(W, Cin, Cexp, src, ew, dst, elo, ehi, 0);
-        done = y;
+      const keepFrom = yLo > 0 ? yLo : 0;
+      const last = yHi < H ? yHi : H - 1;
+      let next = first + count;
+      if (next <= last) {
+        if (next - first + (last - next + 1) > cap) {
+          // Slide the window: keep only rows this strip still reads.
+          const keep = next - keepFrom;
+          if (keep > 0) memory.copy(win, win + <usize>(keepFrom - first) * expRow, <usize>keep * expRow);
+          first = keepFrom;
+          count = keep > 0 ? keep : 0;
+          if (keep <= 0) next = first;
+        }
+        const n = last - next + 1;
+        const dst = win + <usize>count * expRow;
+        const a = inp + <usize>next * inRow;
+        if (simd) gemm_4x8_f32(n * W, Cin, Cexp, a, ew, dst, elo, ehi, 0);
+        else gemm_f32_scalar(n * W, Cin, Cexp, a, ew, dst, elo, ehi, 0);
+        count += n;
       }
-      r0 = y0 < 0 || y0 >= H ? zero : ring + <usize>(y0 % 3) * expRow;
-      r1 = y0 + 1 < 0 || y0 + 1 >= H ? zero : ring + <usize>((y0 + 1) % 3) * expRow;
-      r2 = y0 + 2 < 0 || y0 + 2 >= H ? zero : ring + <usize>((y0 + 2) % 3) * expRow;
-    } else {
-      r0 = y0 < 0 || y0 >= H ? zero : inp + <usize>y0 * inRow;
-      r1 = y0 + 1 < 0 || y0 + 1 >= H ? zero : inp + <usize>(y0 + 1) * inRow;
-      r2 = y0 + 2 < 0 || y0 + 2 >= H ? zero : inp + <usize>(y0 + 2) * inRow;
+      src = win;
     }
-    if (simd) dwconv3x3_row_nhwc_f32(r0, r1, r2, W, Cexp, dw, dwOut, outW, stride, padLeft, dlo, dhi);
-    else dwconv3x3_row_nhwc_f32_scalar(r0, r1, r2, W, Cexp, dw, dwOut, outW, stride, padLeft, dlo, dhi);
-    // The residual exists only when stride is 1 and shapes match, so input row oy lines up.
-    const res = residual ? inp + <usize>oy * inRow : 0;
-    const dst = out + <usize>oy * outRow;
-    if (simd) gemm_4x8_f32(outW, Cexp, Cout, dwOut, pw, dst, plo, phi, res);
-    else gemm_f32_scalar(outW, Cexp, Cout, dwOut, pw, dst, plo, phi, res);
+    const base = hasExpand ? first : 0;
+    const rowBytes = hasExpand ? expRow : inRow;
+    for (let r = 0; r < rows; r++) {
+      const y = yLo + r * stride;
+      const r0 = y < 0 || y >= H ? zero : src + <usize>(y - base) * rowBytes;
+      const r1 = y + 1 < 0 || y + 1 >= H ? zero : src + <usize>(y + 1 - base) * rowBytes;
+      const r2 = y + 2 < 0 || y + 2 >= H ? zero : src + <usize>(y + 2 - base) * rowBytes;
+      const d = dwOut + <usize>r * dwRow;
+      if (simd) dwconv3x3_row_nhwc_f32(r0, r1, r2, W, Cexp, dw, d, outW, stride, padLeft, dlo, dhi);
+      else dwconv3x3_row_nhwc_f32_scalar(r0, r1, r2, W, Cexp, dw, d, outW, stride, padLeft, dlo, dhi);
+    }
+    // The residual exists only when stride is 1 and shapes match, so input rows line up.
+    const res = residual ? inp + <usize>oy0 * inRow : 0;
+    const dst = out + <usize>oy0 * outRow;
+    if (simd) gemm_4x8_f32(rows * outW, Cexp, Cout, dwOut, pw, dst, plo, phi, res);
+    else gemm_f32_scalar(rows * outW, Cexp, Cout, dwOut, pw, dst, plo, phi, res);
   }
 }
 
@@ -68,6 +98,7 @@ export function ibottleneck_scratch_floats(W: i32, Cexp: i32, outW: i32, hasExpa
  * inp H x W x Cin -> out outH x outW x Cout. ew: packed expand GEMM weights (Cin x Cexp), or 0
  * for no expansion (then Cexp == Cin); dw: packed depthwise weights; pw: packed project GEMM
  * weights (Cexp x Cout). residual != 0 adds the input (needs stride 1 and Cin == Cout).
+ * S: output rows per strip (>= 1); cap: window rows, >= ibottleneck_min_cap(S, stride).
  * scratch: ibottleneck_scratch_floats(...) floats, must not overlap inp or out.
  */
 export function ibottleneck3x3_nhwc_f32(
@@ -75,10 +106,10 @@ export function ibottleneck3x3_nhwc_f32(
   ew: usize, Cexp: i32, elo: f32, ehi: f32,
   dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
   pw: usize, Cout: i32, plo: f32, phi: f32, residual: i32,
-  out: usize, outH: i32, outW: i32, scratch: usize,
+  out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
 ): void {
   block(inp, H, W, Cin, ew, Cexp, elo, ehi, dw, stride, padTop, padLeft, dlo, dhi,
-    pw, Cout, plo, phi, residual, out, outH, outW, scratch, true);
+    pw, Cout, plo, phi, residual, out, outH, outW, S, cap, scratch, true);
 }
 
 /** Scalar twin of ibottleneck3x3_nhwc_f32 (same streaming schedule, scalar kernels). */
@@ -87,8 +118,8 @@ export function ibottleneck3x3_nhwc_f32_scalar(
   ew: usize, Cexp: i32, elo: f32, ehi: f32,
   dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
   pw: usize, Cout: i32, plo: f32, phi: f32, residual: i32,
-  out: usize, outH: i32, outW: i32, scratch: usize,
+  out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
 ): void {
   block(inp, H, W, Cin, ew, Cexp, elo, ehi, dw, stride, padTop, padLeft, dlo, dhi,
-    pw, Cout, plo, phi, residual, out, outH, outW, scratch, false);
+    pw, Cout, plo, phi, residual, out, outH, outW, S, cap, scratch, false);
 }

@@ -276,14 +276,29 @@ function addBlock(
   const [plo, phi] = clampRange(project.activation);
   const inp = p.act(blockIn);
   const out = p.act(output);
-  const scratch = p.scratch(dw.name, (expand ? 3 * W * Cexp : 0) + W * Cexp + outW * Cexp);
+  const { S, cap } = stripShape(H, outH, outW, dw.stride);
+  const scratch = p.scratch(dw.name, (expand ? cap * W * Cexp : 0) + W * Cexp + S * outW * Cexp);
   const macs = (expand ? H * W * Cin * Cexp : 0) + outH * outW * Cexp * 9 + outH * outW * Cexp * Cout;
   p.push(names, p.kernel('ibottleneck3x3_nhwc_f32', 'ibottleneck3x3_nhwc_f32_scalar'), [
     inp, H, W, Cin, ew, Cexp, eRange[0], eRange[1],
     dwW, dw.stride, top, left, dlo, dhi,
     pw, Cout, plo, phi, residual ? 1 : 0,
-    out, outH, outW, scratch,
+    out, outH, outW, S, cap, scratch,
   ], macs);
+}
+
+/** Pixels the project GEMM should see per call: enough for its 4-row tiles to dominate. */
+const STRIP_PIXELS = 64;
+
+/**
+ * Strip height S and window rows for a fused block: one row on wide layers, several on narrow
+ * ones (all 7 rows of a 7x7 layer). The window holds a few strips beyond the minimum so that
+ * sliding it (copying the 1-2 overlap rows) happens rarely; it never needs more than H rows.
+ */
+export function stripShape(H: number, outH: number, outW: number, stride: number): { S: number; cap: number } {
+  const S = Math.min(outH, Math.max(1, Math.ceil(STRIP_PIXELS / outW)));
+  const need = (S - 1) * stride + 3;
+  return { S, cap: Math.max(need, Math.min(need + 4 * S * stride, H)) };
 }
 
 function addSingle(p: Planner, layer: LayerDesc): void {
@@ -291,7 +306,9 @@ function addSingle(p: Planner, layer: LayerDesc): void {
     case 'conv2d':
       return addConv(p, layer);
     case 'depthwise': {
-      if (!is3x3dw(layer)) throw new UnsupportedModelError(`${layer.name}: only 3x3 depthwise kernels are supported`);
+      if (layer.kernel[0] !== 3 || layer.kernel[1] !== 3) {
+        throw new UnsupportedModelError(`${layer.name}: only 3x3 depthwise kernels are supported`);
+      }
       const [, H, W, C] = p.shape(layer.input);
       const { top, left, outH, outW } = p.pads(layer);
       const f = p.fold(layer);

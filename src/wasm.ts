@@ -23,9 +23,10 @@ export interface KernelExports {
   conv3x3_nhwc_f32(inp: number, H: number, W: number, Cin: number, w: number, N: number, out: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, lo: number, hi: number, scratch: number): void;
   conv3x3_nhwc_f32_scalar(inp: number, H: number, W: number, Cin: number, w: number, N: number, out: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, lo: number, hi: number, scratch: number): void;
   conv3x3_scratch_floats(Cin: number, outW: number): number;
-  ibottleneck3x3_nhwc_f32(inp: number, H: number, W: number, Cin: number, ew: number, Cexp: number, elo: number, ehi: number, dw: number, stride: number, padTop: number, padLeft: number, dlo: number, dhi: number, pw: number, Cout: number, plo: number, phi: number, residual: number, out: number, outH: number, outW: number, scratch: number): void;
-  ibottleneck3x3_nhwc_f32_scalar(inp: number, H: number, W: number, Cin: number, ew: number, Cexp: number, elo: number, ehi: number, dw: number, stride: number, padTop: number, padLeft: number, dlo: number, dhi: number, pw: number, Cout: number, plo: number, phi: number, residual: number, out: number, outH: number, outW: number, scratch: number): void;
-  ibottleneck_scratch_floats(W: number, Cexp: number, outW: number, hasExpand: number): number;
+  ibottleneck3x3_nhwc_f32(inp: number, H: number, W: number, Cin: number, ew: number, Cexp: number, elo: number, ehi: number, dw: number, stride: number, padTop: number, padLeft: number, dlo: number, dhi: number, pw: number, Cout: number, plo: number, phi: number, residual: number, out: number, outH: number, outW: number, S: number, cap: number, scratch: number): void;
+  ibottleneck3x3_nhwc_f32_scalar(inp: number, H: number, W: number, Cin: number, ew: number, Cexp: number, elo: number, ehi: number, dw: number, stride: number, padTop: number, padLeft: number, dlo: number, dhi: number, pw: number, Cout: number, plo: number, phi: number, residual: number, out: number, outH: number, outW: number, S: number, cap: number, scratch: number): void;
+  ibottleneck_scratch_floats(W: number, Cexp: number, outW: number, hasExpand: number, S: number, cap: number): number;
+  ibottleneck_min_cap(S: number, stride: number): number;
   clamp_f32(x: number, n: number, lo: number, hi: number, out: number): void;
   clamp_f32_scalar(x: number, n: number, lo: number, hi: number, out: number): void;
   add_f32(a: number, b: number, n: number, out: number): void;
@@ -59,7 +60,7 @@ interface Compiled {
 const compiled = new Map<WasmBuild, Promise<Compiled | null>>();
 
 /** Reads a build's bytes. Node reads the file next to the package; tests may inject bytes. */
-async function readBuild(build: WasmBuild): Promise<Uint8Array> {
+async function readBuild(build: WasmBuild): Promise<Uint8Array<ArrayBuffer>> {
   const url = new URL(`../build/${FILES[build]}`, import.meta.url);
   if (url.protocol === 'file:') {
     const { readFile } = await import('node:fs/promises');

@@ -104,7 +104,7 @@ describe('conv3x3_nhwc_f32 (full convolution, the stem)', () => {
 
 describe('ibottleneck3x3_nhwc_f32 (fused inverted residual) equals the unfused sequence', () => {
   const rand = mulberry32(14);
-  const cases = Array.from({ length: 50 }, () => {
+  const cases = Array.from({ length: 90 }, () => {
     const Cin = pick(rand, [3, 4, 5, 8, 16, 24]);
     const expand = rand() < 0.75;
     const stride = pick(rand, [1, 2]);
@@ -116,10 +116,13 @@ describe('ibottleneck3x3_nhwc_f32 (fused inverted residual) equals the unfused s
       Cexp: expand ? pick(rand, [Cin * 6, Cin * 2 + 1, 13]) : Cin,
       Cout: residual ? Cin : pick(rand, [3, 8, 12, 16, 17]),
       pad: pick(rand, ['same', 'explicit'] as const),
+      // Strip height and spare window rows: 1 row at a time, several, more than the output has.
+      S: pick(rand, [1, 2, 3, 5, 16]),
+      extra: pick(rand, [0, 1, 4]),
     };
   }).filter(({ pad, stride }) => !(pad === 'explicit' && stride === 1));
-  it.each(cases)('H=$H W=$W Cin=$Cin Cexp=$Cexp Cout=$Cout s=$stride expand=$expand res=$residual pad=$pad',
-    ({ H, W, Cin, Cexp, Cout, stride, expand, residual, pad }) => {
+  it.each(cases)('H=$H W=$W Cin=$Cin Cexp=$Cexp Cout=$Cout s=$stride expand=$expand res=$residual pad=$pad S=$S extra=$extra',
+    ({ H, W, Cin, Cexp, Cout, stride, expand, residual, pad, S, extra }) => {
       h.reset();
       const p = pads3(H, W, stride, pad);
       const r = mulberry32(H * 1009 + W * 101 + Cin * 7 + Cexp + Cout * 3 + stride);
@@ -132,10 +135,12 @@ describe('ibottleneck3x3_nhwc_f32 (fused inverted residual) equals the unfused s
       const pdw = h.put(packDepthwise(dw, db, Cexp));
       const ppw = h.put(packGemm(pw, pb, Cexp, Cout));
       const n = p.outH * p.outW * Cout;
-      const scratch = h.put(h.k.ibottleneck_scratch_floats(W, Cexp, p.outW, expand ? 1 : 0));
+      const cap = h.k.ibottleneck_min_cap(S, stride) + extra;
+      const scratchFloats = h.k.ibottleneck_scratch_floats(W, Cexp, p.outW, expand ? 1 : 0, S, cap);
+      const scratch = h.put(scratchFloats);
       const fused = h.put(n), fusedTwin = h.put(n);
       const args = (out: number): number[] => [px, H, W, Cin, pew, Cexp, 0, 6, pdw, stride, p.top, p.left, 0, 6,
-        ppw, Cout, -Infinity, Infinity, residual ? 1 : 0, out, p.outH, p.outW, scratch];
+        ppw, Cout, -Infinity, Infinity, residual ? 1 : 0, out, p.outH, p.outW, S, cap, scratch];
       h.k.ibottleneck3x3_nhwc_f32(...(args(fused) as Parameters<typeof h.k.ibottleneck3x3_nhwc_f32>));
       h.k.ibottleneck3x3_nhwc_f32_scalar(...(args(fusedTwin) as Parameters<typeof h.k.ibottleneck3x3_nhwc_f32>));
       // The unfused sequence on the same SIMD kernels: whole expanded tensor, then depthwise, then project.
@@ -154,7 +159,7 @@ describe('ibottleneck3x3_nhwc_f32 (fused inverted residual) equals the unfused s
       const oRef = gemmRef(p.outH * p.outW, Cexp, Cout, dRef, pw, pb, -Infinity, Infinity, residual ? x : undefined);
       expect(maxRelDiff(want, oRef)).toBeLessThanOrEqual(1e-4);
       expect(h.guardIntact(fused, n)).toBe(true);
-      expect(h.guardIntact(scratch, h.k.ibottleneck_scratch_floats(W, Cexp, p.outW, expand ? 1 : 0))).toBe(true);
+      expect(h.guardIntact(scratch, scratchFloats)).toBe(true);
     });
 });
 
