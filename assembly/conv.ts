@@ -5,19 +5,21 @@
 // to the register-tiled GEMM, so the stem reuses the pointwise kernel and its packed weights:
 // weights [3,3,Cin,N] (HWIO) are exactly a (9*Cin) x N matrix.
 
-import { gemm_4x8_f32 } from "./pointwise";
-import { clamp1 } from "./simd";
+import { gemm } from "./pointwise";
+import { clamp1, X86, ARM } from "./simd";
 
 /** Floats of scratch conv3x3_nhwc_f32 needs: one im2col row. */
 export function conv3x3_scratch_floats(Cin: i32, outW: i32): i32 {
   return outW * 9 * Cin;
 }
 
-/**
+/*
  * inp H x W x Cin -> out outH x outW x N, weights packed for a (9*Cin) x N GEMM
  * (see pointwise.ts), TF padding given by its top/left pads. scratch: outW * 9 * Cin floats.
  */
-export function conv3x3_nhwc_f32(
+// @ts-ignore: decorator
+@inline function conv3x3(
+  v: i32,
   inp: usize, H: i32, W: i32, Cin: i32, w: usize, N: i32, out: usize, outH: i32, outW: i32,
   stride: i32, padTop: i32, padLeft: i32, lo: f32, hi: f32, scratch: usize,
 ): void {
@@ -40,8 +42,24 @@ export function conv3x3_nhwc_f32(
         }
       }
     }
-    gemm_4x8_f32(outW, K, N, scratch, w, out + <usize>oy * outRow, lo, hi, 0);
+    gemm(v, outW, K, N, scratch, w, out + <usize>oy * outRow, lo, hi, 0);
   }
+}
+
+/** x86 variant of the 3x3 convolution (see conv3x3 above). */
+export function conv3x3_nhwc_f32_x86(
+  inp: usize, H: i32, W: i32, Cin: i32, w: usize, N: i32, out: usize, outH: i32, outW: i32,
+  stride: i32, padTop: i32, padLeft: i32, lo: f32, hi: f32, scratch: usize,
+): void {
+  conv3x3(X86, inp, H, W, Cin, w, N, out, outH, outW, stride, padTop, padLeft, lo, hi, scratch);
+}
+
+/** ARM variant of the 3x3 convolution. */
+export function conv3x3_nhwc_f32_arm(
+  inp: usize, H: i32, W: i32, Cin: i32, w: usize, N: i32, out: usize, outH: i32, outW: i32,
+  stride: i32, padTop: i32, padLeft: i32, lo: f32, hi: f32, scratch: usize,
+): void {
+  conv3x3(ARM, inp, H, W, Cin, w, N, out, outH, outW, stride, padTop, padLeft, lo, hi, scratch);
 }
 
 /** Scalar twin: direct convolution over the same packed weights, no scratch used. */

@@ -7,7 +7,7 @@
 // vertical padding are passed as a zero row, so only the horizontal edges need bounds checks;
 // the fused inverted-residual block feeds the same row kernel from its ring of expanded rows.
 
-import { madd, clamp4, clamp1 } from "./simd";
+import { madd, clamp4, clamp1, SCALAR, X86, ARM } from "./simd";
 
 /** First output column whose 3 input columns are all inside the row. */
 // @ts-ignore: decorator
@@ -27,11 +27,11 @@ import { madd, clamp4, clamp1 } from "./simd";
 /** One output pixel near the left/right edge, every channel, skipping taps outside the row. */
 function edgePixel(
   r0: usize, r1: usize, r2: usize, inW: i32, C: i32, w: usize, out: usize, ix0: i32,
-  vlo: v128, vhi: v128, lo: f32, hi: f32, simd: bool,
+  vlo: v128, vhi: v128, lo: f32, hi: f32, v: i32,
 ): void {
   const rowBytes = <usize>C << 2;
   let c = 0;
-  if (simd) {
+  if (v != SCALAR) {
     for (; c + 4 <= C; c += 4) {
       const cb = <usize>c << 2;
       let acc = v128.load(w + cb);
@@ -44,7 +44,7 @@ function edgePixel(
           acc = madd(v128.load(r + <usize>ix * rowBytes + cb), v128.load(tap), acc);
         }
       }
-      v128.store(out + cb, clamp4(acc, vlo, vhi));
+      v128.store(out + cb, clamp4(acc, vlo, vhi, v == ARM));
     }
   }
   for (; c < C; c++) {
@@ -66,7 +66,7 @@ function edgePixel(
 // @ts-ignore: decorator
 @inline function dwRow(
   r0: usize, r1: usize, r2: usize, inW: i32, C: i32, w: usize, out: usize, outW: i32,
-  stride: i32, padLeft: i32, lo: f32, hi: f32, simd: bool,
+  stride: i32, padLeft: i32, lo: f32, hi: f32, v: i32,
 ): void {
   const vlo = f32x4.splat(lo);
   const vhi = f32x4.splat(hi);
@@ -75,10 +75,10 @@ function edgePixel(
   const x0 = interiorStart(stride, padLeft);
   const x1 = interiorEnd(inW, outW, stride, padLeft);
   for (let ox = 0; ox < outW && ox < x0; ox++) {
-    edgePixel(r0, r1, r2, inW, C, w, out + <usize>ox * pix, ox * stride - padLeft, vlo, vhi, lo, hi, simd);
+    edgePixel(r0, r1, r2, inW, C, w, out + <usize>ox * pix, ox * stride - padLeft, vlo, vhi, lo, hi, v);
   }
   let c = 0;
-  if (simd) {
+  if (v != SCALAR) {
     // Channels outer, pixels inner: the 9 taps and the bias of 4 channels stay in registers
     // for the whole row. Successive pixels are independent, which hides the 9-deep chain.
     for (; c + 4 <= C; c += 4) {
@@ -100,7 +100,7 @@ function edgePixel(
         acc = madd(v128.load(r2 + off), k6, acc);
         acc = madd(v128.load(r2 + off + pix), k7, acc);
         acc = madd(v128.load(r2 + off + 2 * pix), k8, acc);
-        v128.store(o, clamp4(acc, vlo, vhi));
+        v128.store(o, clamp4(acc, vlo, vhi, v == ARM));
         off += step;
         o += pix;
       }
@@ -125,24 +125,43 @@ function edgePixel(
     }
   }
   for (let ox = x0 > x1 ? x0 : x1; ox < outW; ox++) {
-    edgePixel(r0, r1, r2, inW, C, w, out + <usize>ox * pix, ox * stride - padLeft, vlo, vhi, lo, hi, simd);
+    edgePixel(r0, r1, r2, inW, C, w, out + <usize>ox * pix, ox * stride - padLeft, vlo, vhi, lo, hi, v);
   }
 }
 
-/** One output row from input rows r0..r2 (each inW x C; a zero row stands for padding). */
-export function dwconv3x3_row_nhwc_f32(
+/** One output row from input rows r0..r2 (each inW x C; a zero row stands for padding), x86 variant. */
+export function dwconv3x3_row_nhwc_f32_x86(
   r0: usize, r1: usize, r2: usize, inW: i32, C: i32, w: usize, out: usize, outW: i32,
   stride: i32, padLeft: i32, lo: f32, hi: f32,
 ): void {
-  dwRow(r0, r1, r2, inW, C, w, out, outW, stride, padLeft, lo, hi, true);
+  dwRow(r0, r1, r2, inW, C, w, out, outW, stride, padLeft, lo, hi, X86);
 }
 
-/** Scalar twin of dwconv3x3_row_nhwc_f32. */
+/** ARM variant of dwconv3x3_row_nhwc_f32_x86 (min/max clamp). */
+export function dwconv3x3_row_nhwc_f32_arm(
+  r0: usize, r1: usize, r2: usize, inW: i32, C: i32, w: usize, out: usize, outW: i32,
+  stride: i32, padLeft: i32, lo: f32, hi: f32,
+): void {
+  dwRow(r0, r1, r2, inW, C, w, out, outW, stride, padLeft, lo, hi, ARM);
+}
+
+/** Scalar twin of the row kernels. */
 export function dwconv3x3_row_nhwc_f32_scalar(
   r0: usize, r1: usize, r2: usize, inW: i32, C: i32, w: usize, out: usize, outW: i32,
   stride: i32, padLeft: i32, lo: f32, hi: f32,
 ): void {
-  dwRow(r0, r1, r2, inW, C, w, out, outW, stride, padLeft, lo, hi, false);
+  dwRow(r0, r1, r2, inW, C, w, out, outW, stride, padLeft, lo, hi, SCALAR);
+}
+
+/** Calls the row kernel of variant v (constant at each call site). */
+// @ts-ignore: decorator
+@inline export function dwconv3x3_row(
+  v: i32, r0: usize, r1: usize, r2: usize, inW: i32, C: i32, w: usize, out: usize, outW: i32,
+  stride: i32, padLeft: i32, lo: f32, hi: f32,
+): void {
+  if (v == X86) dwconv3x3_row_nhwc_f32_x86(r0, r1, r2, inW, C, w, out, outW, stride, padLeft, lo, hi);
+  else if (v == ARM) dwconv3x3_row_nhwc_f32_arm(r0, r1, r2, inW, C, w, out, outW, stride, padLeft, lo, hi);
+  else dwconv3x3_row_nhwc_f32_scalar(r0, r1, r2, inW, C, w, out, outW, stride, padLeft, lo, hi);
 }
 
 /** Row pointer for input row `y`, or the zero row when `y` is vertical padding. */
@@ -154,7 +173,7 @@ export function dwconv3x3_row_nhwc_f32_scalar(
 // @ts-ignore: decorator
 @inline function dwWhole(
   inp: usize, H: i32, W: i32, C: i32, w: usize, out: usize, outH: i32, outW: i32,
-  stride: i32, padTop: i32, padLeft: i32, lo: f32, hi: f32, zero: usize, simd: bool,
+  stride: i32, padTop: i32, padLeft: i32, lo: f32, hi: f32, zero: usize, v: i32,
 ): void {
   const inRow = <usize>W * C << 2;
   memory.fill(zero, 0, inRow);
@@ -164,26 +183,34 @@ export function dwconv3x3_row_nhwc_f32_scalar(
     const r0 = rowOrZero(inp, y, H, inRow, zero);
     const r1 = rowOrZero(inp, y + 1, H, inRow, zero);
     const r2 = rowOrZero(inp, y + 2, H, inRow, zero);
-    dwRow(r0, r1, r2, W, C, w, out + <usize>oy * outRow, outW, stride, padLeft, lo, hi, simd);
+    dwconv3x3_row(v, r0, r1, r2, W, C, w, out + <usize>oy * outRow, outW, stride, padLeft, lo, hi);
   }
 }
 
 /**
  * Whole-tensor depthwise 3x3: inp H x W x C -> out outH x outW x C. Padding is given as the
  * top and left pads (bottom/right follow from the output size); `zero` is W * C floats of
- * scratch, zero-filled here to stand for the padding rows.
+ * scratch, zero-filled here to stand for the padding rows. x86 variant.
  */
-export function dwconv3x3_nhwc_f32(
+export function dwconv3x3_nhwc_f32_x86(
   inp: usize, H: i32, W: i32, C: i32, w: usize, out: usize, outH: i32, outW: i32,
   stride: i32, padTop: i32, padLeft: i32, lo: f32, hi: f32, zero: usize,
 ): void {
-  dwWhole(inp, H, W, C, w, out, outH, outW, stride, padTop, padLeft, lo, hi, zero, true);
+  dwWhole(inp, H, W, C, w, out, outH, outW, stride, padTop, padLeft, lo, hi, zero, X86);
 }
 
-/** Scalar twin of dwconv3x3_nhwc_f32. */
+/** ARM variant of dwconv3x3_nhwc_f32_x86. */
+export function dwconv3x3_nhwc_f32_arm(
+  inp: usize, H: i32, W: i32, C: i32, w: usize, out: usize, outH: i32, outW: i32,
+  stride: i32, padTop: i32, padLeft: i32, lo: f32, hi: f32, zero: usize,
+): void {
+  dwWhole(inp, H, W, C, w, out, outH, outW, stride, padTop, padLeft, lo, hi, zero, ARM);
+}
+
+/** Scalar twin of the whole-tensor depthwise kernels. */
 export function dwconv3x3_nhwc_f32_scalar(
   inp: usize, H: i32, W: i32, C: i32, w: usize, out: usize, outH: i32, outW: i32,
   stride: i32, padTop: i32, padLeft: i32, lo: f32, hi: f32, zero: usize,
 ): void {
-  dwWhole(inp, H, W, C, w, out, outH, outW, stride, padTop, padLeft, lo, hi, zero, false);
+  dwWhole(inp, H, W, C, w, out, outH, outW, stride, padTop, padLeft, lo, hi, zero, SCALAR);
 }

@@ -1,14 +1,17 @@
-// The module's exports: every kernel and its scalar twin. Memory is the host's to lay out,
+// The module's exports: every kernel in its x86 and ARM variants, and its scalar twin. Memory is the host's to lay out,
 // from heap_base() up; no kernel allocates or keeps state between calls.
 
-export { gemm_4x8_f32, gemm_f32_scalar, gemm_packed_bytes } from "./pointwise";
+export { gemm_4x8_f32_x86, gemm_6x8_f32_arm, gemm_f32_scalar, gemm_packed_bytes } from "./pointwise";
 export {
-  dwconv3x3_row_nhwc_f32, dwconv3x3_row_nhwc_f32_scalar,
-  dwconv3x3_nhwc_f32, dwconv3x3_nhwc_f32_scalar,
+  dwconv3x3_row_nhwc_f32_x86, dwconv3x3_row_nhwc_f32_arm, dwconv3x3_row_nhwc_f32_scalar,
+  dwconv3x3_nhwc_f32_x86, dwconv3x3_nhwc_f32_arm, dwconv3x3_nhwc_f32_scalar,
 } from "./depthwise";
-export { conv3x3_nhwc_f32, conv3x3_nhwc_f32_scalar, conv3x3_scratch_floats } from "./conv";
 export {
-  ibottleneck3x3_nhwc_f32, ibottleneck3x3_nhwc_f32_scalar, ibottleneck_scratch_floats, ibottleneck_min_cap,
+  conv3x3_nhwc_f32_x86, conv3x3_nhwc_f32_arm, conv3x3_nhwc_f32_scalar, conv3x3_scratch_floats,
+} from "./conv";
+export {
+  ibottleneck3x3_nhwc_f32_x86, ibottleneck3x3_nhwc_f32_arm, ibottleneck3x3_nhwc_f32_scalar,
+  ibottleneck_scratch_floats, ibottleneck_min_cap,
 } from "./inverted_residual";
 export { clamp_f32, clamp_f32_scalar, add_f32, add_f32_scalar, softmax_f32 } from "./activation";
 export { global_avgpool_nhwc_f32, global_avgpool_nhwc_f32_scalar } from "./pool";

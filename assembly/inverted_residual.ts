@@ -9,8 +9,9 @@
 // strip still needs move to its front. Strips let small layers (7x7, 14x14) run their GEMMs on
 // S * W pixels at a time instead of W, which keeps the 4-row register tile busy.
 
-import { gemm_4x8_f32, gemm_f32_scalar } from "./pointwise";
-import { dwconv3x3_row_nhwc_f32, dwconv3x3_row_nhwc_f32_scalar } from "./depthwise";
+import { gemm } from "./pointwise";
+import { dwconv3x3_row } from "./depthwise";
+import { SCALAR, X86, ARM } from "./simd";
 
 /** Input rows one strip of S output rows reads. */
 // @ts-ignore: decorator
@@ -34,7 +35,7 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
   ew: usize, Cexp: i32, elo: f32, ehi: f32,
   dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
   pw: usize, Cout: i32, plo: f32, phi: f32, residual: i32,
-  out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize, simd: bool,
+  out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize, v: i32,
 ): void {
   const hasExpand = ew != 0;
   const expRow = <usize>W * Cexp << 2;
@@ -69,8 +70,7 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
         const n = last - next + 1;
         const dst = win + <usize>count * expRow;
         const a = inp + <usize>next * inRow;
-        if (simd) gemm_4x8_f32(n * W, Cin, Cexp, a, ew, dst, elo, ehi, 0);
-        else gemm_f32_scalar(n * W, Cin, Cexp, a, ew, dst, elo, ehi, 0);
+        gemm(v, n * W, Cin, Cexp, a, ew, dst, elo, ehi, 0);
         count += n;
       }
       src = win;
@@ -83,14 +83,12 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
       const r1 = y + 1 < 0 || y + 1 >= H ? zero : src + <usize>(y + 1 - base) * rowBytes;
       const r2 = y + 2 < 0 || y + 2 >= H ? zero : src + <usize>(y + 2 - base) * rowBytes;
       const d = dwOut + <usize>r * dwRow;
-      if (simd) dwconv3x3_row_nhwc_f32(r0, r1, r2, W, Cexp, dw, d, outW, stride, padLeft, dlo, dhi);
-      else dwconv3x3_row_nhwc_f32_scalar(r0, r1, r2, W, Cexp, dw, d, outW, stride, padLeft, dlo, dhi);
+      dwconv3x3_row(v, r0, r1, r2, W, Cexp, dw, d, outW, stride, padLeft, dlo, dhi);
     }
     // The residual exists only when stride is 1 and shapes match, so input rows line up.
     const res = residual ? inp + <usize>oy0 * inRow : 0;
     const dst = out + <usize>oy0 * outRow;
-    if (simd) gemm_4x8_f32(rows * outW, Cexp, Cout, dwOut, pw, dst, plo, phi, res);
-    else gemm_f32_scalar(rows * outW, Cexp, Cout, dwOut, pw, dst, plo, phi, res);
+    gemm(v, rows * outW, Cexp, Cout, dwOut, pw, dst, plo, phi, res);
   }
 }
 
@@ -99,9 +97,9 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
  * for no expansion (then Cexp == Cin); dw: packed depthwise weights; pw: packed project GEMM
  * weights (Cexp x Cout). residual != 0 adds the input (needs stride 1 and Cin == Cout).
  * S: output rows per strip (>= 1); cap: window rows, >= ibottleneck_min_cap(S, stride).
- * scratch: ibottleneck_scratch_floats(...) floats, must not overlap inp or out.
+ * scratch: ibottleneck_scratch_floats(...) floats, must not overlap inp or out. x86 variant.
  */
-export function ibottleneck3x3_nhwc_f32(
+export function ibottleneck3x3_nhwc_f32_x86(
   inp: usize, H: i32, W: i32, Cin: i32,
   ew: usize, Cexp: i32, elo: f32, ehi: f32,
   dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
@@ -109,10 +107,22 @@ export function ibottleneck3x3_nhwc_f32(
   out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
 ): void {
   block(inp, H, W, Cin, ew, Cexp, elo, ehi, dw, stride, padTop, padLeft, dlo, dhi,
-    pw, Cout, plo, phi, residual, out, outH, outW, S, cap, scratch, true);
+    pw, Cout, plo, phi, residual, out, outH, outW, S, cap, scratch, X86);
 }
 
-/** Scalar twin of ibottleneck3x3_nhwc_f32 (same streaming schedule, scalar kernels). */
+/** ARM variant of ibottleneck3x3_nhwc_f32_x86. */
+export function ibottleneck3x3_nhwc_f32_arm(
+  inp: usize, H: i32, W: i32, Cin: i32,
+  ew: usize, Cexp: i32, elo: f32, ehi: f32,
+  dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
+  pw: usize, Cout: i32, plo: f32, phi: f32, residual: i32,
+  out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
+): void {
+  block(inp, H, W, Cin, ew, Cexp, elo, ehi, dw, stride, padTop, padLeft, dlo, dhi,
+    pw, Cout, plo, phi, residual, out, outH, outW, S, cap, scratch, ARM);
+}
+
+/** Scalar twin (same streaming schedule, scalar kernels). */
 export function ibottleneck3x3_nhwc_f32_scalar(
   inp: usize, H: i32, W: i32, Cin: i32,
   ew: usize, Cexp: i32, elo: f32, ehi: f32,
@@ -121,5 +131,5 @@ export function ibottleneck3x3_nhwc_f32_scalar(
   out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
 ): void {
   block(inp, H, W, Cin, ew, Cexp, elo, ehi, dw, stride, padTop, padLeft, dlo, dhi,
-    pw, Cout, plo, phi, residual, out, outH, outW, S, cap, scratch, false);
+    pw, Cout, plo, phi, residual, out, outH, outW, S, cap, scratch, SCALAR);
 }

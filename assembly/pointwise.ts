@@ -7,7 +7,7 @@
 //   block b at w + b * (K + 1) * 8 floats: [bias x8][w(k=0) x8][w(k=1) x8]...
 // so the inner loop reads one contiguous stream of weights per block.
 
-import { madd, clamp4, clamp1, storeLanes } from "./simd";
+import { madd, clamp4, clamp1, storeLanes, X86, ARM } from "./simd";
 
 /** Bytes of packed weights for a K x N GEMM. */
 export function gemm_packed_bytes(K: i32, N: i32): i32 {
@@ -15,9 +15,11 @@ export function gemm_packed_bytes(K: i32, N: i32): i32 {
 }
 
 // @ts-ignore: decorator
-@inline function finishRow8(o: usize, c0: v128, c1: v128, nrem: i32, vlo: v128, vhi: v128, r: usize): void {
-  c0 = clamp4(c0, vlo, vhi);
-  c1 = clamp4(c1, vlo, vhi);
+@inline function finishRow8(
+  o: usize, c0: v128, c1: v128, nrem: i32, vlo: v128, vhi: v128, r: usize, arm: bool,
+): void {
+  c0 = clamp4(c0, vlo, vhi, arm);
+  c1 = clamp4(c1, vlo, vhi, arm);
   if (nrem >= 8) {
     if (r != 0) {
       c0 = f32x4.add(c0, v128.load(r));
@@ -39,81 +41,115 @@ export function gemm_packed_bytes(K: i32, N: i32): i32 {
 }
 
 /**
- * SIMD GEMM with a 4-row x 8-column register tile (8 accumulators: more spill on V8/x86).
- * a: M x K floats, row-major; w: packed as above; out, res: M x N floats (res = 0 for none).
- * out = clamp(a * W + bias, lo, hi) + res.
+ * One tile of MR rows (MR = 1..6, a compile-time constant after inlining) across all N
+ * columns, 8 at a time: 2 * MR accumulators, the weights of a k step loaded once for all rows.
  */
-export function gemm_4x8_f32(
+// @ts-ignore: decorator
+@inline function rowTile(
+  MR: i32, arm: bool, K: i32, N: i32, a0: usize, rowA: usize, w: usize,
+  o0: usize, rowO: usize, r0: usize, vlo: v128, vhi: v128,
+): void {
+  const aEnd = a0 + (<usize>K << 2);
+  const blockBytes = (<usize>K + 1) << 5;
+  let wb = w;
+  for (let n = 0; n < N; n += 8) {
+    let c00 = v128.load(wb);
+    let c01 = v128.load(wb, 16);
+    let c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01;
+    let c40 = c00, c41 = c01, c50 = c00, c51 = c01;
+    let wp = wb + 32;
+    for (let ap = a0; ap < aEnd; ap += 4) {
+      const w0 = v128.load(wp);
+      const w1 = v128.load(wp, 16);
+      const x0 = v128.load32_splat(ap);
+      c00 = madd(x0, w0, c00);
+      c01 = madd(x0, w1, c01);
+      if (MR > 1) {
+        const x1 = v128.load32_splat(ap + rowA);
+        c10 = madd(x1, w0, c10);
+        c11 = madd(x1, w1, c11);
+      }
+      if (MR > 2) {
+        const x2 = v128.load32_splat(ap + 2 * rowA);
+        c20 = madd(x2, w0, c20);
+        c21 = madd(x2, w1, c21);
+      }
+      if (MR > 3) {
+        const x3 = v128.load32_splat(ap + 3 * rowA);
+        c30 = madd(x3, w0, c30);
+        c31 = madd(x3, w1, c31);
+      }
+      if (MR > 4) {
+        const x4 = v128.load32_splat(ap + 4 * rowA);
+        c40 = madd(x4, w0, c40);
+        c41 = madd(x4, w1, c41);
+      }
+      if (MR > 5) {
+        const x5 = v128.load32_splat(ap + 5 * rowA);
+        c50 = madd(x5, w0, c50);
+        c51 = madd(x5, w1, c51);
+      }
+      wp += 32;
+    }
+    const nrem = N - n;
+    const on = o0 + (<usize>n << 2);
+    const rn = r0 == 0 ? 0 : r0 + (<usize>n << 2);
+    finishRow8(on, c00, c01, nrem, vlo, vhi, rn, arm);
+    if (MR > 1) finishRow8(on + rowO, c10, c11, nrem, vlo, vhi, rn == 0 ? 0 : rn + rowO, arm);
+    if (MR > 2) finishRow8(on + 2 * rowO, c20, c21, nrem, vlo, vhi, rn == 0 ? 0 : rn + 2 * rowO, arm);
+    if (MR > 3) finishRow8(on + 3 * rowO, c30, c31, nrem, vlo, vhi, rn == 0 ? 0 : rn + 3 * rowO, arm);
+    if (MR > 4) finishRow8(on + 4 * rowO, c40, c41, nrem, vlo, vhi, rn == 0 ? 0 : rn + 4 * rowO, arm);
+    if (MR > 5) finishRow8(on + 5 * rowO, c50, c51, nrem, vlo, vhi, rn == 0 ? 0 : rn + 5 * rowO, arm);
+    wb += blockBytes;
+  }
+}
+
+/** The GEMM over all rows: tiles of MR rows, then one 4-row tile if it fits, then single rows. */
+// @ts-ignore: decorator
+@inline export function gemmTiled(
+  MR: i32, arm: bool,
   M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize,
 ): void {
   const vlo = f32x4.splat(lo);
   const vhi = f32x4.splat(hi);
   const rowA = <usize>K << 2;
   const rowO = <usize>N << 2;
-  const blockBytes = (<usize>K + 1) << 5;
   let m = 0;
-  for (; m + 4 <= M; m += 4) {
-    const a0 = a + <usize>m * rowA;
-    const aEnd = a0 + rowA;
-    const o0 = out + <usize>m * rowO;
-    const r0 = res == 0 ? 0 : res + <usize>m * rowO;
-    let wb = w;
-    for (let n = 0; n < N; n += 8) {
-      let c00 = v128.load(wb);
-      let c01 = v128.load(wb, 16);
-      let c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01;
-      let wp = wb + 32;
-      for (let ap = a0; ap < aEnd; ap += 4) {
-        const w0 = v128.load(wp);
-        const w1 = v128.load(wp, 16);
-        const x0 = v128.load32_splat(ap);
-        const x1 = v128.load32_splat(ap + rowA);
-        const x2 = v128.load32_splat(ap + 2 * rowA);
-        const x3 = v128.load32_splat(ap + 3 * rowA);
-        c00 = madd(x0, w0, c00);
-        c01 = madd(x0, w1, c01);
-        c10 = madd(x1, w0, c10);
-        c11 = madd(x1, w1, c11);
-        c20 = madd(x2, w0, c20);
-        c21 = madd(x2, w1, c21);
-        c30 = madd(x3, w0, c30);
-        c31 = madd(x3, w1, c31);
-        wp += 32;
-      }
-      const nrem = N - n;
-      const on = o0 + (<usize>n << 2);
-      const rn = r0 == 0 ? 0 : r0 + (<usize>n << 2);
-      finishRow8(on, c00, c01, nrem, vlo, vhi, rn);
-      finishRow8(on + rowO, c10, c11, nrem, vlo, vhi, rn == 0 ? 0 : rn + rowO);
-      finishRow8(on + 2 * rowO, c20, c21, nrem, vlo, vhi, rn == 0 ? 0 : rn + 2 * rowO);
-      finishRow8(on + 3 * rowO, c30, c31, nrem, vlo, vhi, rn == 0 ? 0 : rn + 3 * rowO);
-      wb += blockBytes;
-    }
+  for (; m + MR <= M; m += MR) {
+    rowTile(MR, arm, K, N, a + <usize>m * rowA, rowA, w, out + <usize>m * rowO, rowO,
+      res == 0 ? 0 : res + <usize>m * rowO, vlo, vhi);
   }
-  // Rows left over when M is not a multiple of 4: a 1 x 8 tile.
+  if (MR > 4 && m + 4 <= M) {
+    rowTile(4, arm, K, N, a + <usize>m * rowA, rowA, w, out + <usize>m * rowO, rowO,
+      res == 0 ? 0 : res + <usize>m * rowO, vlo, vhi);
+    m += 4;
+  }
   for (; m < M; m++) {
-    const a0 = a + <usize>m * rowA;
-    const aEnd = a0 + rowA;
-    const o0 = out + <usize>m * rowO;
-    const r0 = res == 0 ? 0 : res + <usize>m * rowO;
-    let wb = w;
-    for (let n = 0; n < N; n += 8) {
-      let c0 = v128.load(wb);
-      let c1 = v128.load(wb, 16);
-      let wp = wb + 32;
-      for (let ap = a0; ap < aEnd; ap += 4) {
-        const x = v128.load32_splat(ap);
-        c0 = madd(x, v128.load(wp), c0);
-        c1 = madd(x, v128.load(wp, 16), c1);
-        wp += 32;
-      }
-      finishRow8(o0 + (<usize>n << 2), c0, c1, N - n, vlo, vhi, r0 == 0 ? 0 : r0 + (<usize>n << 2));
-      wb += blockBytes;
-    }
+    rowTile(1, arm, K, N, a + <usize>m * rowA, rowA, w, out + <usize>m * rowO, rowO,
+      res == 0 ? 0 : res + <usize>m * rowO, vlo, vhi);
   }
 }
 
-/** Scalar twin of gemm_4x8_f32: same arguments, same packed layout, same result order. */
+/**
+ * SIMD GEMM, x86 variant: 4 x 8 register tile (8 accumulators; V8 on x86 has 15 usable xmm
+ * registers and larger tiles spill), clamp with pmin/pmax.
+ * a: M x K floats, row-major; w: packed as above; out, res: M x N floats (res = 0 for none).
+ * out = clamp(a * W + bias, lo, hi) + res.
+ */
+export function gemm_4x8_f32_x86(
+  M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize,
+): void {
+  gemmTiled(4, false, M, K, N, a, w, out, lo, hi, res);
+}
+
+/** SIMD GEMM, ARM variant: 6 x 8 tile (12 accumulators fit ARM's 32 vector registers), min/max clamp. */
+export function gemm_6x8_f32_arm(
+  M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize,
+): void {
+  gemmTiled(6, true, M, K, N, a, w, out, lo, hi, res);
+}
+
+/** Scalar twin of the SIMD GEMMs: same arguments, same packed layout, same result order. */
 export function gemm_f32_scalar(
   M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize,
 ): void {
@@ -131,4 +167,14 @@ export function gemm_f32_scalar(
       store<f32>(out + i, v);
     }
   }
+}
+
+/** Calls the GEMM of variant v (a constant at every call site, so this folds to one call). */
+// @ts-ignore: decorator
+@inline export function gemm(
+  v: i32, M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize,
+): void {
+  if (v == X86) gemm_4x8_f32_x86(M, K, N, a, w, out, lo, hi, res);
+  else if (v == ARM) gemm_6x8_f32_arm(M, K, N, a, w, out, lo, hi, res);
+  else gemm_f32_scalar(M, K, N, a, w, out, lo, hi, res);
 }

@@ -3,15 +3,19 @@
 
 import type { ModelDesc, ModelSource } from './desc.js';
 import { DisposedError, ImageDecodeError, InputError, MobileNetWasmError, OutOfMemoryError } from './errors.js';
-import { buildPlan, type KernelFlavor, type Plan } from './plan.js';
-import { chooseBuild, instantiateKernels, type KernelInstance, type WasmBuild } from './wasm.js';
+import { buildPlan, type Plan } from './plan.js';
+import { chooseBuild, detectVariant, instantiateKernels, type KernelInstance, type KernelVariant, type WasmBuild } from './wasm.js';
 import { decodeImage, imageToInput, type RgbaImage } from './image.js';
 
 export interface LoadOptions {
   /** Wasm build: 'auto' (default) picks relaxed SIMD where the runtime has it, else plain SIMD. */
   build?: WasmBuild | 'auto';
-  /** 'scalar' runs every layer on the kernels' scalar twins (slow; for checking). Default 'simd'. */
-  kernels?: KernelFlavor;
+  /**
+   * Kernel variant set: 'auto' (default) picks 'arm' on ARM CPUs and 'x86' elsewhere; either can
+   * be forced on any machine (results are the same, only speed differs). 'scalar' runs every
+   * layer on the kernels' scalar twins (slow; for checking).
+   */
+  kernels?: KernelVariant | 'auto';
   /** Refuse models whose wasm memory (weights + arena) would exceed this many bytes. */
   maxMemoryBytes?: number;
 }
@@ -53,6 +57,8 @@ export class Model {
   readonly memory: MemoryReport;
   /** The wasm build running the kernels ('simd' or 'relaxed'; 'debug' when asked for). */
   readonly build: WasmBuild;
+  /** The kernel variant set in use: 'x86', 'arm' or 'scalar'. */
+  readonly kernels: KernelVariant;
   /** Multiply-adds per run. */
   readonly macs: number;
   readonly desc: ModelDesc;
@@ -65,7 +71,8 @@ export class Model {
   private readonly outputLength: number;
 
   /** Use load() instead. */
-  constructor(src: ModelSource, plan: Plan, wasm: KernelInstance, base: number) {
+  constructor(src: ModelSource, plan: Plan, wasm: KernelInstance, base: number, kernels: KernelVariant) {
+    this.kernels = kernels;
     this.desc = src.desc;
     const [n, h, w, c] = src.desc.inputShape;
     this.inputShape = [n, h, w, c];
@@ -193,9 +200,11 @@ export function topClasses(probs: Float32Array, labels: readonly string[], k: nu
 
 /** Plans a model and places it in a fresh wasm instance. */
 export async function createModel(src: ModelSource, options: LoadOptions = {}): Promise<Model> {
-  const plan = buildPlan(src, options.kernels ?? 'simd');
   const build = await chooseBuild(options.build ?? 'auto');
   const wasm = await instantiateKernels(build);
+  const asked = options.kernels ?? 'auto';
+  const kernels = asked === 'auto' ? detectVariant(wasm.exports) : asked;
+  const plan = buildPlan(src, kernels);
   const base = align(wasm.exports.heap_base());
   const total = align(base + plan.weights.byteLength) + plan.arenaBytes;
   if (options.maxMemoryBytes !== undefined && total > options.maxMemoryBytes) {
@@ -204,5 +213,5 @@ export async function createModel(src: ModelSource, options: LoadOptions = {}): 
     );
   }
   wasm.ensureMemory(total);
-  return new Model(src, plan, wasm, base);
+  return new Model(src, plan, wasm, base, kernels);
 }

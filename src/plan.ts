@@ -11,13 +11,10 @@ import type { Activation, Conv2DLayer, DenseLayer, DepthwiseLayer, LayerDesc, Mo
 import { dequantize, inferShapes, resolvePadding } from './format.js';
 import { UnsupportedModelError } from './errors.js';
 import { foldBatchNorm, packDepthwise, packGemm, type Folded } from './pack.js';
-import type { KernelExports } from './wasm.js';
+import { variantName, type KernelExports, type KernelVariant } from './wasm.js';
 
 /** A kernel argument: a constant, a buffer of the arena, or an offset into the packed weights. */
 export type Arg = number | { buf: number } | { wt: number };
-
-/** Which exports run the plan: the SIMD kernels, or their scalar twins (for testing). */
-export type KernelFlavor = 'simd' | 'scalar';
 
 type KernelName = {
   [K in keyof KernelExports]: KernelExports[K] extends (...a: number[]) => void ? K : never;
@@ -79,12 +76,9 @@ class Planner {
   private weightFloats = 0;
   private readonly shapes: Map<string, number[]>;
   private readonly tensors: Map<string, Float32Array>;
-  private readonly simd: boolean;
-
-  constructor(readonly src: ModelSource, flavor: KernelFlavor) {
+  constructor(readonly src: ModelSource, readonly variant: KernelVariant) {
     this.shapes = inferShapes(src.desc);
     this.tensors = new Map();
-    this.simd = flavor === 'simd';
     const stored = new Map(src.tensors.map((t) => [t.name, t]));
     const get = (name: string): Float32Array => {
       let f = this.tensors.get(name);
@@ -107,8 +101,13 @@ class Planner {
     return s;
   }
 
-  kernel(simd: KernelName, scalar: KernelName): KernelName {
-    return this.simd ? simd : scalar;
+  kernel(base: Parameters<typeof variantName>[0]): KernelName {
+    return variantName(base, this.variant) as KernelName;
+  }
+
+  /** Ops with one SIMD form for both CPU families. */
+  simple(simd: KernelName, scalar: KernelName): KernelName {
+    return this.variant === 'scalar' ? scalar : simd;
   }
 
   /** The buffer holding activation `name`, created on first mention. */
@@ -182,8 +181,8 @@ const is3x3dw = (l: LayerDesc | undefined): l is DepthwiseLayer =>
   l !== undefined && l.op === 'depthwise' && l.kernel[0] === 3 && l.kernel[1] === 3;
 
 /** Builds the plan. Throws UnsupportedModelError for layers no kernel implements. */
-export function buildPlan(src: ModelSource, flavor: KernelFlavor = 'simd'): Plan {
-  const p = new Planner(src, flavor);
+export function buildPlan(src: ModelSource, variant: KernelVariant = 'x86'): Plan {
+  const p = new Planner(src, variant);
   const { desc } = src;
   const layers = desc.layers;
   const consumers = new Map<string, LayerDesc[]>();
@@ -279,7 +278,7 @@ function addBlock(
   const { S, cap } = stripShape(H, outH, outW, dw.stride);
   const scratch = p.scratch(dw.name, (expand ? cap * W * Cexp : 0) + W * Cexp + S * outW * Cexp);
   const macs = (expand ? H * W * Cin * Cexp : 0) + outH * outW * Cexp * 9 + outH * outW * Cexp * Cout;
-  p.push(names, p.kernel('ibottleneck3x3_nhwc_f32', 'ibottleneck3x3_nhwc_f32_scalar'), [
+  p.push(names, p.kernel('ibottleneck3x3_nhwc_f32'), [
     inp, H, W, Cin, ew, Cexp, eRange[0], eRange[1],
     dwW, dw.stride, top, left, dlo, dhi,
     pw, Cout, plo, phi, residual ? 1 : 0,
@@ -316,7 +315,7 @@ function addSingle(p: Planner, layer: LayerDesc): void {
       const [lo, hi] = clampRange(layer.activation);
       const inp = p.act(layer.input);
       const out = p.act(layer.name);
-      p.push([layer.name], p.kernel('dwconv3x3_nhwc_f32', 'dwconv3x3_nhwc_f32_scalar'), [
+      p.push([layer.name], p.kernel('dwconv3x3_nhwc_f32'), [
         inp, H, W, C, w, out, outH, outW, layer.stride, top, left, lo, hi, p.scratch(layer.name, W * C),
       ], outH * outW * C * 9);
       return;
@@ -324,12 +323,12 @@ function addSingle(p: Planner, layer: LayerDesc): void {
     case 'add': {
       const n = product(p.shape(layer.name));
       const [a, b] = layer.inputs;
-      p.push([layer.name], p.kernel('add_f32', 'add_f32_scalar'), [p.act(a), p.act(b), n, p.act(layer.name)], 0);
+      p.push([layer.name], p.simple('add_f32', 'add_f32_scalar'), [p.act(a), p.act(b), n, p.act(layer.name)], 0);
       return;
     }
     case 'globalAvgPool': {
       const [, H, W, C] = p.shape(layer.input);
-      p.push([layer.name], p.kernel('global_avgpool_nhwc_f32', 'global_avgpool_nhwc_f32_scalar'), [
+      p.push([layer.name], p.simple('global_avgpool_nhwc_f32', 'global_avgpool_nhwc_f32_scalar'), [
         p.act(layer.input), H * W, C, p.act(layer.name),
       ], 0);
       return;
@@ -356,7 +355,7 @@ function addConv(p: Planner, layer: Conv2DLayer): void {
       throw new UnsupportedModelError(`${layer.name}: 1x1 convolutions must have stride 1 and no padding`);
     }
     const w = p.weights(packGemm(f.w, f.b, Cin, N));
-    p.push([layer.name], p.kernel('gemm_4x8_f32', 'gemm_f32_scalar'), [
+    p.push([layer.name], p.kernel('gemm'), [
       H * W, Cin, N, p.act(layer.input), w, p.act(layer.name), lo, hi, 0,
     ], H * W * Cin * N);
     return;
@@ -365,7 +364,7 @@ function addConv(p: Planner, layer: Conv2DLayer): void {
     throw new UnsupportedModelError(`${layer.name}: only 1x1 and 3x3 convolutions are supported`);
   }
   const w = p.weights(packGemm(f.w, f.b, 9 * Cin, N));
-  p.push([layer.name], p.kernel('conv3x3_nhwc_f32', 'conv3x3_nhwc_f32_scalar'), [
+  p.push([layer.name], p.kernel('conv3x3_nhwc_f32'), [
     p.act(layer.input), H, W, Cin, w, N, p.act(layer.name), outH, outW, layer.stride, top, left, lo, hi,
     p.scratch(layer.name, outW * 9 * Cin),
   ], outH * outW * 9 * Cin * N);
@@ -376,7 +375,7 @@ function addDense(p: Planner, layer: DenseLayer): void {
   const b = layer.bias ? p.get(layer.bias) : new Float32Array(layer.outFeatures);
   const [lo, hi] = clampRange(layer.activation);
   const packed = p.weights(packGemm(w, b, layer.inFeatures, layer.outFeatures));
-  p.push([layer.name], p.kernel('gemm_4x8_f32', 'gemm_f32_scalar'), [
+  p.push([layer.name], p.kernel('gemm'), [
     1, layer.inFeatures, layer.outFeatures, p.act(layer.input), packed, p.act(layer.name), lo, hi, 0,
   ], layer.inFeatures * layer.outFeatures);
 }

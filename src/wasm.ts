@@ -7,6 +7,21 @@ import { EnvironmentError, OutOfMemoryError } from './errors.js';
 /** Which compiled module runs the kernels. */
 export type WasmBuild = 'simd' | 'relaxed' | 'debug';
 
+type Gemm = (M: number, K: number, N: number, a: number, w: number, out: number, lo: number, hi: number, res: number) => void;
+type DwRow = (r0: number, r1: number, r2: number, inW: number, C: number, w: number, out: number, outW: number,
+  stride: number, padLeft: number, lo: number, hi: number) => void;
+type Dw = (inp: number, H: number, W: number, C: number, w: number, out: number, outH: number, outW: number,
+  stride: number, padTop: number, padLeft: number, lo: number, hi: number, zero: number) => void;
+type Conv3x3 = (inp: number, H: number, W: number, Cin: number, w: number, N: number, out: number, outH: number,
+  outW: number, stride: number, padTop: number, padLeft: number, lo: number, hi: number, scratch: number) => void;
+type Bottleneck = (inp: number, H: number, W: number, Cin: number, ew: number, Cexp: number, elo: number, ehi: number,
+  dw: number, stride: number, padTop: number, padLeft: number, dlo: number, dhi: number,
+  pw: number, Cout: number, plo: number, phi: number, residual: number,
+  out: number, outH: number, outW: number, S: number, cap: number, scratch: number) => void;
+
+/** Kernel variants: x86 and ARM SIMD forms (same results, different speed) and the scalar twins. */
+export type KernelVariant = 'x86' | 'arm' | 'scalar';
+
 /** The module's exports, as declared in assembly/index.ts (pointers and sizes are numbers). */
 export interface KernelExports {
   memory: WebAssembly.Memory;
@@ -14,17 +29,22 @@ export interface KernelExports {
   build_is_relaxed(): number;
   probe_nan_sign(inf: number): number;
   gemm_packed_bytes(K: number, N: number): number;
-  gemm_4x8_f32(M: number, K: number, N: number, a: number, w: number, out: number, lo: number, hi: number, res: number): void;
-  gemm_f32_scalar(M: number, K: number, N: number, a: number, w: number, out: number, lo: number, hi: number, res: number): void;
-  dwconv3x3_row_nhwc_f32(r0: number, r1: number, r2: number, inW: number, C: number, w: number, out: number, outW: number, stride: number, padLeft: number, lo: number, hi: number): void;
-  dwconv3x3_row_nhwc_f32_scalar(r0: number, r1: number, r2: number, inW: number, C: number, w: number, out: number, outW: number, stride: number, padLeft: number, lo: number, hi: number): void;
-  dwconv3x3_nhwc_f32(inp: number, H: number, W: number, C: number, w: number, out: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, lo: number, hi: number, zero: number): void;
-  dwconv3x3_nhwc_f32_scalar(inp: number, H: number, W: number, C: number, w: number, out: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, lo: number, hi: number, zero: number): void;
-  conv3x3_nhwc_f32(inp: number, H: number, W: number, Cin: number, w: number, N: number, out: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, lo: number, hi: number, scratch: number): void;
-  conv3x3_nhwc_f32_scalar(inp: number, H: number, W: number, Cin: number, w: number, N: number, out: number, outH: number, outW: number, stride: number, padTop: number, padLeft: number, lo: number, hi: number, scratch: number): void;
+  gemm_4x8_f32_x86: Gemm;
+  gemm_6x8_f32_arm: Gemm;
+  gemm_f32_scalar: Gemm;
+  dwconv3x3_row_nhwc_f32_x86: DwRow;
+  dwconv3x3_row_nhwc_f32_arm: DwRow;
+  dwconv3x3_row_nhwc_f32_scalar: DwRow;
+  dwconv3x3_nhwc_f32_x86: Dw;
+  dwconv3x3_nhwc_f32_arm: Dw;
+  dwconv3x3_nhwc_f32_scalar: Dw;
+  conv3x3_nhwc_f32_x86: Conv3x3;
+  conv3x3_nhwc_f32_arm: Conv3x3;
+  conv3x3_nhwc_f32_scalar: Conv3x3;
   conv3x3_scratch_floats(Cin: number, outW: number): number;
-  ibottleneck3x3_nhwc_f32(inp: number, H: number, W: number, Cin: number, ew: number, Cexp: number, elo: number, ehi: number, dw: number, stride: number, padTop: number, padLeft: number, dlo: number, dhi: number, pw: number, Cout: number, plo: number, phi: number, residual: number, out: number, outH: number, outW: number, S: number, cap: number, scratch: number): void;
-  ibottleneck3x3_nhwc_f32_scalar(inp: number, H: number, W: number, Cin: number, ew: number, Cexp: number, elo: number, ehi: number, dw: number, stride: number, padTop: number, padLeft: number, dlo: number, dhi: number, pw: number, Cout: number, plo: number, phi: number, residual: number, out: number, outH: number, outW: number, S: number, cap: number, scratch: number): void;
+  ibottleneck3x3_nhwc_f32_x86: Bottleneck;
+  ibottleneck3x3_nhwc_f32_arm: Bottleneck;
+  ibottleneck3x3_nhwc_f32_scalar: Bottleneck;
   ibottleneck_scratch_floats(W: number, Cexp: number, outW: number, hasExpand: number, S: number, cap: number): number;
   ibottleneck_min_cap(S: number, stride: number): number;
   clamp_f32(x: number, n: number, lo: number, hi: number, out: number): void;
@@ -34,6 +54,24 @@ export interface KernelExports {
   softmax_f32(x: number, n: number, out: number): void;
   global_avgpool_nhwc_f32(inp: number, HW: number, C: number, out: number): void;
   global_avgpool_nhwc_f32_scalar(inp: number, HW: number, C: number, out: number): void;
+}
+
+/** The export implementing op `base` in a variant: gemm has its tile in the name, others a suffix. */
+export function variantName(base: 'gemm' | 'dwconv3x3_nhwc_f32' | 'conv3x3_nhwc_f32' | 'ibottleneck3x3_nhwc_f32',
+  v: KernelVariant): keyof KernelExports {
+  if (base === 'gemm') return v === 'x86' ? 'gemm_4x8_f32_x86' : v === 'arm' ? 'gemm_6x8_f32_arm' : 'gemm_f32_scalar';
+  return `${base}_${v}`;
+}
+
+/**
+ * The variant set for this CPU: ARM where Node says so, or where wasm's inf - inf gives a
+ * positive NaN (x86 gives a negative one; this is how XNNPACK tells them apart in a browser).
+ */
+export function detectVariant(k: KernelExports): 'x86' | 'arm' {
+  const arch = (globalThis as { process?: { arch?: string } }).process?.arch;
+  if (arch === 'arm64' || arch === 'arm') return 'arm';
+  if (arch === 'x64' || arch === 'ia32') return 'x86';
+  return k.probe_nan_sign(Infinity) ? 'x86' : 'arm';
 }
 
 /** A live kernel module instance with its own memory. */
