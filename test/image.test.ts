@@ -1,0 +1,647 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { crc32, deflateSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import jpeg from 'jpeg-js';
+import pngjs from 'pngjs';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { decodeImage, imageToInput, MAX_IMAGE_PIXELS, type RgbaImage } from '../src/image.js';
+import { ImageDecodeError, InputError } from '../src/errors.js';
+import type { Preprocess } from '../src/desc.js';
+
+const { PNG } = pngjs;
+
+function sample(name: string): Uint8Array {
+  return readFileSync(fileURLToPath(new URL(`../samples/${name}`, import.meta.url)));
+}
+
+/** Deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomRgba(w: number, h: number, seed: number): RgbaImage {
+  const r = rng(seed);
+  const data = new Uint8Array(w * h * 4);
+  for (let i = 0; i < data.length; i++) data[i] = Math.floor(r() * 256);
+  return { data, width: w, height: h };
+}
+
+// ---- hand-built PNG files -----------------------------------------------------------
+
+const PNG_SIG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+function chunk(type: string, data: Uint8Array): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td) >>> 0);
+  return Buffer.concat([len, td, crc]);
+}
+
+function ihdr(width: number, height: number, bitDepth: number, colorType: number, interlace = 0): Buffer {
+  const h = Buffer.alloc(13);
+  h.writeUInt32BE(width, 0);
+  h.writeUInt32BE(height, 4);
+  h[8] = bitDepth;
+  h[9] = colorType;
+  h[12] = interlace;
+  return chunk('IHDR', h);
+}
+
+/** A non-interlaced PNG from unfiltered scanlines (each given without its filter byte). */
+function buildPng(
+  width: number,
+  height: number,
+  bitDepth: number,
+  colorType: number,
+  rows: number[][],
+  extra: Buffer[] = [],
+): Uint8Array {
+  const raw = Buffer.concat(rows.map((row) => Buffer.from([0, ...row])));
+  return Buffer.concat([
+    PNG_SIG,
+    ihdr(width, height, bitDepth, colorType),
+    ...extra,
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+function px(img: RgbaImage, x: number, y: number): number[] {
+  const o = (y * img.width + x) * 4;
+  return Array.from(img.data.subarray(o, o + 4));
+}
+
+const to8 = (v: number, depth: number): number => Math.floor((v * 255) / (2 ** depth - 1) + 0.5);
+
+// ---- decoding ---------------------------------------------------------------------
+
+describe('decodeImage: PNG', () => {
+  const W = 7;
+  const H = 5;
+  const channels: Record<number, number> = { 0: 1, 2: 3, 4: 2, 6: 4 };
+
+  for (const colorType of [0, 2, 4, 6]) {
+    for (const bitDepth of [8, 16]) {
+      it(`colorType ${colorType}, ${bitDepth}-bit round-trips exactly`, () => {
+        const n = channels[colorType]!;
+        const r = rng(colorType * 100 + bitDepth);
+        const max = 2 ** bitDepth - 1;
+        const samples = Array.from({ length: W * H * n }, (_, i) =>
+          // include the extremes, then random values
+          i === 0 ? 0 : i === 1 ? max : Math.floor(r() * (max + 1)),
+        );
+        let input: Buffer;
+        if (bitDepth === 8) input = Buffer.from(samples);
+        else input = Buffer.from(new Uint16Array(samples).buffer); // pngjs reads 16-bit input natively
+        const file = PNG.sync.write(
+          { width: W, height: H, data: input } as unknown as InstanceType<typeof PNG>,
+          { colorType: colorType as 0 | 2 | 4 | 6, inputColorType: colorType as 0 | 2 | 4 | 6, bitDepth: bitDepth as 8 | 16, inputHasAlpha: colorType >= 4 },
+        );
+        // the encoder really wrote what we asked for
+        expect(file[24]).toBe(bitDepth);
+        expect(file[25]).toBe(colorType);
+
+        const img = decodeImage(new Uint8Array(file));
+        expect(img.width).toBe(W);
+        expect(img.height).toBe(H);
+        expect(img.data).toBeInstanceOf(Uint8Array);
+        expect(img.data.length).toBe(W * H * 4);
+        const expected = new Uint8Array(W * H * 4);
+        for (let p = 0; p < W * H; p++) {
+          const s = samples.slice(p * n, p * n + n).map((v) => to8(v, bitDepth));
+          const [r0, g0, b0, a0] =
+            n === 1 ? [s[0], s[0], s[0], 255] : n === 2 ? [s[0], s[0], s[0], s[1]] : n === 3 ? [...s, 255] : s;
+          expected.set([r0!, g0!, b0!, a0!], p * 4);
+        }
+        expect(Array.from(img.data)).toEqual(Array.from(expected));
+      });
+    }
+  }
+
+  it('16-bit samples are scaled as round(v * 255 / 65535)', () => {
+    const values = [0, 1, 128, 129, 257, 32767, 32768, 65279, 65535];
+    const row = values.flatMap((v) => [v >> 8, v & 255]);
+    const img = decodeImage(buildPng(values.length, 1, 16, 0, [row]));
+    expect(Array.from({ length: values.length }, (_, i) => img.data[i * 4])).toEqual(
+      values.map((v) => Math.round((v * 255) / 65535)),
+    );
+    expect(Array.from({ length: values.length }, (_, i) => img.data[i * 4])).toEqual([
+      0, 0, 0, 1, 1, 127, 128, 254, 255,
+    ]);
+  });
+
+  it('1/2/4-bit greyscale is expanded to 8 bits', () => {
+    // 1-bit: 8 pixels 10110001; 2-bit: 4 pixels 0,1,2,3; 4-bit: 2 pixels 0x0, 0xf -> then 0x7, 0x8
+    let img = decodeImage(buildPng(8, 1, 1, 0, [[0b10110001]]));
+    expect(Array.from({ length: 8 }, (_, i) => img.data[i * 4])).toEqual([255, 0, 255, 255, 0, 0, 0, 255]);
+    img = decodeImage(buildPng(4, 1, 2, 0, [[0b00011011]]));
+    expect(Array.from({ length: 4 }, (_, i) => img.data[i * 4])).toEqual([0, 85, 170, 255]);
+    img = decodeImage(buildPng(4, 1, 4, 0, [[0x0f, 0x78]]));
+    expect(Array.from({ length: 4 }, (_, i) => img.data[i * 4])).toEqual([0, 255, 119, 136]);
+    expect(px(img, 2, 0)).toEqual([119, 119, 119, 255]);
+  });
+
+  it('palette images (with tRNS alpha) become RGBA', () => {
+    const plte = chunk('PLTE', Buffer.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 12, 34, 56]));
+    const trns = chunk('tRNS', Buffer.from([255, 128, 0])); // entry 3 has no tRNS entry -> opaque
+    const img = decodeImage(buildPng(4, 1, 8, 3, [[0, 1, 2, 3]], [plte, trns]));
+    expect(px(img, 0, 0)).toEqual([255, 0, 0, 255]);
+    expect(px(img, 1, 0)).toEqual([0, 255, 0, 128]);
+    expect(px(img, 2, 0)).toEqual([0, 0, 255, 0]); // fully transparent but keeps its stored RGB
+    expect(px(img, 3, 0)).toEqual([12, 34, 56, 255]);
+    // 2-bit palette indices
+    const img2 = decodeImage(buildPng(4, 1, 2, 3, [[0b00011011]], [plte]));
+    expect([0, 1, 2, 3].map((x) => px(img2, x, 0))).toEqual([
+      [255, 0, 0, 255],
+      [0, 255, 0, 255],
+      [0, 0, 255, 255],
+      [12, 34, 56, 255],
+    ]);
+  });
+
+  it('color-key transparency (tRNS, RGB and grey) keeps the stored color, alpha 0', () => {
+    const rgb = decodeImage(buildPng(2, 1, 8, 2, [[10, 20, 30, 40, 50, 60]], [chunk('tRNS', Buffer.from([0, 40, 0, 50, 0, 60]))]));
+    expect(px(rgb, 0, 0)).toEqual([10, 20, 30, 255]);
+    expect(px(rgb, 1, 0)).toEqual([40, 50, 60, 0]);
+    const grey16 = decodeImage(
+      buildPng(2, 1, 16, 0, [[0x12, 0x34, 0x80, 0x00]], [chunk('tRNS', Buffer.from([0x80, 0x00]))]),
+    );
+    expect(px(grey16, 0, 0)).toEqual([to8(0x1234, 16), to8(0x1234, 16), to8(0x1234, 16), 255]);
+    expect(px(grey16, 1, 0)).toEqual([128, 128, 128, 0]);
+    const grey2 = decodeImage(buildPng(4, 1, 2, 0, [[0b00011011]], [chunk('tRNS', Buffer.from([0, 2]))]));
+    expect([0, 1, 2, 3].map((x) => px(grey2, x, 0))).toEqual([
+      [0, 0, 0, 255],
+      [85, 85, 85, 255],
+      [170, 170, 170, 0],
+      [255, 255, 255, 255],
+    ]);
+  });
+
+  it('interlaced (Adam7) PNG', () => {
+    const src = randomRgba(13, 11, 5);
+    const png = new PNG({ width: 13, height: 11 });
+    png.data = Buffer.from(src.data);
+    const plain = PNG.sync.write(png);
+    const ref = decodeImage(new Uint8Array(plain));
+    expect(Array.from(ref.data)).toEqual(Array.from(src.data));
+    // Interlaced file built by hand: RGBA 8-bit, Adam7 passes, filter 0 on every row.
+    const passes = [
+      [0, 0, 8, 8],
+      [4, 0, 8, 8],
+      [0, 4, 4, 8],
+      [2, 0, 4, 4],
+      [0, 2, 2, 4],
+      [1, 0, 2, 2],
+      [0, 1, 1, 2],
+    ];
+    const parts: number[] = [];
+    for (const [x0, y0, dx, dy] of passes) {
+      for (let y = y0!; y < 11; y += dy!) {
+        const row: number[] = [];
+        for (let x = x0!; x < 13; x += dx!) row.push(...px(src, x, y));
+        if (row.length) parts.push(0, ...row);
+      }
+    }
+    const file = Buffer.concat([
+      PNG_SIG,
+      ihdr(13, 11, 8, 6, 1),
+      chunk('IDAT', deflateSync(Buffer.from(parts))),
+      chunk('IEND', Buffer.alloc(0)),
+    ]);
+    const img = decodeImage(file);
+    expect(Array.from(img.data)).toEqual(Array.from(src.data));
+  });
+
+  it('accepts a Uint8Array view with a byte offset', () => {
+    const file = buildPng(2, 1, 8, 2, [[1, 2, 3, 4, 5, 6]]);
+    const padded = new Uint8Array(file.length + 10);
+    padded.set(file, 7);
+    const img = decodeImage(padded.subarray(7, 7 + file.length));
+    expect(px(img, 1, 0)).toEqual([4, 5, 6, 255]);
+  });
+});
+
+describe('decodeImage: JPEG', () => {
+  function smooth(w: number, h: number): RgbaImage {
+    const data = new Uint8Array(w * h * 4);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const o = (y * w + x) * 4;
+        data[o] = Math.round((255 * x) / (w - 1));
+        data[o + 1] = Math.round((255 * y) / (h - 1));
+        data[o + 2] = Math.round(128 + 100 * Math.sin(x / 9 + y / 13));
+        data[o + 3] = 255;
+      }
+    }
+    return { data, width: w, height: h };
+  }
+
+  for (const [w, h] of [
+    [64, 48],
+    [37, 23],
+    [1, 1],
+    [301, 7],
+  ] as const) {
+    it(`${w}x${h} encoded by jpeg-js decodes within tolerance`, () => {
+      const src = w === 1 ? { data: new Uint8Array([200, 100, 50, 255]), width: 1, height: 1 } : smooth(w, h);
+      const file = jpeg.encode({ data: src.data, width: w, height: h }, 95).data;
+      const img = decodeImage(new Uint8Array(file));
+      expect(img.width).toBe(w);
+      expect(img.height).toBe(h);
+      expect(img.data.length).toBe(w * h * 4);
+      let sum = 0;
+      let max = 0;
+      for (let i = 0; i < img.data.length; i++) {
+        if (i % 4 === 3) {
+          expect(img.data[i]).toBe(255);
+          continue;
+        }
+        const d = Math.abs(img.data[i]! - src.data[i]!);
+        sum += d;
+        max = Math.max(max, d);
+      }
+      expect(sum / (w * h * 3)).toBeLessThan(2);
+      expect(max).toBeLessThan(16);
+    });
+  }
+});
+
+describe('decodeImage: sample files', () => {
+  it.each([
+    ['cat-photo.jpg', 451, 300],
+    ['rocket-photo.jpg', 640, 427],
+    ['beach-trip-drawing.png', 529, 391],
+  ])('%s is %ix%i', (name, w, h) => {
+    const img = decodeImage(sample(name));
+    expect(img.width).toBe(w);
+    expect(img.height).toBe(h);
+    expect(img.data.length).toBe(w * h * 4);
+    // photos are not blank: some spread in each channel
+    for (let c = 0; c < 3; c++) {
+      let lo = 255;
+      let hi = 0;
+      for (let i = c; i < img.data.length; i += 4) {
+        lo = Math.min(lo, img.data[i]!);
+        hi = Math.max(hi, img.data[i]!);
+      }
+      expect(hi - lo).toBeGreaterThan(100);
+    }
+  });
+
+  it('the RGBA drawing has real alpha, the JPEGs are opaque', () => {
+    const png = decodeImage(sample('beach-trip-drawing.png'));
+    const alphas = new Set<number>();
+    for (let i = 3; i < png.data.length; i += 4) alphas.add(png.data[i]!);
+    expect(alphas.size).toBeGreaterThan(1);
+    const jpg = decodeImage(sample('cat-photo.jpg'));
+    for (let i = 3; i < jpg.data.length; i += 4) if (jpg.data[i] !== 255) throw new Error('alpha not 255');
+  });
+});
+
+// ---- errors -----------------------------------------------------------------------
+
+function decodeError(bytes: Uint8Array, options?: { maxPixels?: number }): ImageDecodeError {
+  try {
+    decodeImage(bytes, options);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ImageDecodeError);
+    return e as ImageDecodeError;
+  }
+  throw new Error('decodeImage did not throw');
+}
+
+describe('decodeImage: errors', () => {
+  it('empty input', () => {
+    expect(decodeError(new Uint8Array(0)).message).toMatch(/empty/);
+  });
+
+  it('random bytes', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const r = rng(seed);
+      const b = Uint8Array.from({ length: 1 + Math.floor(r() * 300) }, () => Math.floor(r() * 256));
+      if (b[0] === 0xff || b[0] === 0x89) b[0] = 0x42;
+      expect(decodeError(b).message).toMatch(/unrecognized|unsupported/);
+    }
+  });
+
+  it('random bytes after a JPEG or PNG signature', () => {
+    for (let seed = 1; seed <= 50; seed++) {
+      const r = rng(seed);
+      const b = Uint8Array.from({ length: 20 + Math.floor(r() * 2000) }, () => Math.floor(r() * 256));
+      b.set(seed % 2 ? [0xff, 0xd8, 0xff] : PNG_SIG);
+      decodeError(b);
+    }
+  });
+
+  it('other formats are named', () => {
+    expect(decodeError(new TextEncoder().encode('GIF89a\x01\x00\x01\x00')).message).toMatch(/GIF/);
+    expect(decodeError(new TextEncoder().encode('RIFF\x00\x00\x00\x00WEBPVP8 ')).message).toMatch(/WebP/);
+    expect(decodeError(new TextEncoder().encode('BM\x00\x00\x00\x00')).message).toMatch(/BMP/);
+  });
+
+  it('truncated JPEG', () => {
+    const cat = sample('cat-photo.jpg');
+    for (const n of [3, 4, 20, 200, 600, 5000, Math.floor(cat.length / 2), cat.length - 100]) {
+      decodeError(cat.subarray(0, n));
+    }
+  });
+
+  it('truncated PNG', () => {
+    const png = sample('beach-trip-drawing.png');
+    for (const n of [8, 20, 33, 40, 1000, Math.floor(png.length / 2), png.length - 13, png.length - 1]) {
+      expect(decodeError(png.subarray(0, n)).message).toMatch(/truncated/);
+    }
+    // a PNG built here, cut inside IDAT and inside IEND
+    const small = buildPng(30, 30, 8, 2, Array.from({ length: 30 }, (_, y) => Array.from({ length: 90 }, (_, i) => (i * y) & 255)));
+    decodeError(small.subarray(0, small.length - 20));
+    decodeError(small.subarray(0, small.length - 5));
+  });
+
+  it('corrupt PNG (bad CRC, bad IHDR)', () => {
+    const file = Uint8Array.from(buildPng(2, 2, 8, 2, [[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]]));
+    const badCrc = file.slice();
+    badCrc[30] ^= 0xff;
+    expect(decodeError(badCrc).message).toMatch(/CRC mismatch in the IHDR chunk/);
+    const badData = file.slice();
+    badData[45] ^= 0x01; // inside IDAT
+    expect(decodeError(badData).message).toMatch(/CRC mismatch in the IDAT chunk/);
+    // bytes after IEND are ignored
+    const trailing = Buffer.concat([file, Buffer.from('trailing garbage')]);
+    expect(px(decodeImage(trailing), 1, 1)).toEqual([10, 11, 12, 255]);
+    // valid chunk structure, but the zlib stream is garbage
+    const badZlib = Buffer.concat([PNG_SIG, ihdr(2, 2, 8, 2), chunk('IDAT', Buffer.from([1, 2, 3, 4, 5])), chunk('IEND', Buffer.alloc(0))]);
+    expect(decodeError(badZlib).message).toMatch(/not a valid zlib stream/);
+    const noIdat = Buffer.concat([PNG_SIG, ihdr(2, 2, 8, 2), chunk('IEND', Buffer.alloc(0))]);
+    expect(decodeError(noIdat).message).toMatch(/no image data/);
+    // interlaced, image data too short for the declared size (pngjs uses zlib.inflateSync there)
+    const shortInterlaced = Buffer.concat([PNG_SIG, ihdr(20, 20, 8, 2, 1), chunk('IDAT', deflateSync(Buffer.alloc(30))), chunk('IEND', Buffer.alloc(0))]);
+    expect(decodeError(shortInterlaced).message).toMatch(/invalid PNG/);
+    const badDepth = Buffer.concat([PNG_SIG, ihdr(2, 2, 7, 2), chunk('IEND', Buffer.alloc(0))]);
+    expect(decodeError(badDepth).message).toMatch(/bit depth 7/);
+    const badType = Buffer.concat([PNG_SIG, ihdr(2, 2, 8, 5), chunk('IEND', Buffer.alloc(0))]);
+    expect(decodeError(badType).message).toMatch(/color type 5/);
+    const noPalette = buildPng(2, 1, 8, 3, [[0, 0]]);
+    expect(decodeError(noPalette).message).toMatch(/palette/);
+    const noIhdr = Buffer.concat([PNG_SIG, chunk('IEND', Buffer.alloc(0)), Buffer.alloc(20)]);
+    expect(decodeError(noIhdr).message).toMatch(/IHDR/);
+  });
+
+  // KNOWN pngjs 7 BUG: its sync inflate (non-interlaced path) reads Node's zlib write
+  // state in the wrong order, never reports zlib errors and always returns the full
+  // expected length, so a well-formed zlib header followed by a too-short or broken
+  // deflate stream yields uninitialised memory as pixels: depending on that memory the
+  // unfilter step throws (bad filter byte) or garbage pixels come back. Not detectable
+  // without inflating ourselves (see report). Here we only pin down that nothing but
+  // ImageDecodeError escapes and the buffer shape stays consistent.
+  it('non-interlaced PNG whose deflate data is too short: ImageDecodeError or garbage (pngjs bug)', () => {
+    for (let i = 0; i < 20; i++) {
+      const short = Buffer.concat([PNG_SIG, ihdr(20, 20 + i, 8, 2), chunk('IDAT', deflateSync(Buffer.alloc(30))), chunk('IEND', Buffer.alloc(0))]);
+      try {
+        const img = decodeImage(short);
+        expect(img.data.length).toBe(20 * (20 + i) * 4);
+      } catch (e) {
+        expect(e).toBeInstanceOf(ImageDecodeError);
+      }
+    }
+  });
+
+  it('a PNG whose IHDR claims 100000x100000 is refused before decoding', () => {
+    const file = Buffer.concat([
+      PNG_SIG,
+      ihdr(100000, 100000, 8, 6),
+      chunk('IDAT', deflateSync(Buffer.alloc(1000))),
+      chunk('IEND', Buffer.alloc(0)),
+    ]);
+    const t0 = performance.now();
+    const e = decodeError(file);
+    expect(performance.now() - t0).toBeLessThan(50);
+    expect(e.message).toMatch(/too large/);
+    expect(e.message).toMatch(/100000 x 100000/);
+  });
+
+  it('a JPEG whose frame header claims 65535x65535 is refused before decoding', () => {
+    // SOI, SOF0 (8-bit, 65535 x 65535, 3 components), nothing else
+    const file = new Uint8Array([
+      0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, 0xff, 0xff, 0xff, 0xff, 0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01,
+      0x03, 0x11, 0x01,
+    ]);
+    const t0 = performance.now();
+    const e = decodeError(file);
+    expect(performance.now() - t0).toBeLessThan(50);
+    expect(e.message).toMatch(/too large/);
+  });
+
+  it('maxPixels applies to JPEG and PNG', () => {
+    expect(decodeError(sample('cat-photo.jpg'), { maxPixels: 451 * 300 - 1 }).message).toMatch(/too large/);
+    expect(decodeImage(sample('cat-photo.jpg'), { maxPixels: 451 * 300 }).width).toBe(451);
+    expect(decodeError(sample('beach-trip-drawing.png'), { maxPixels: 1000 }).message).toMatch(/too large/);
+    expect(MAX_IMAGE_PIXELS).toBe(50_000_000);
+    expect(() => decodeImage(sample('cat-photo.jpg'), { maxPixels: 0 })).toThrow(InputError);
+  });
+
+  it('zero-size images', () => {
+    const png = Buffer.concat([PNG_SIG, ihdr(0, 10, 8, 2), chunk('IEND', Buffer.alloc(0))]);
+    expect(decodeError(png).message).toMatch(/zero size/);
+    const jpg = new Uint8Array([0xff, 0xd8, 0xff, 0xc0, 0x00, 0x0b, 0x08, 0x00, 0x10, 0x00, 0x00, 0x01, 0x01, 0x11, 0x00]);
+    expect(decodeError(jpg).message).toMatch(/zero size/);
+  });
+
+  it('unsupported JPEG processes are named', () => {
+    const arith = new Uint8Array([0xff, 0xd8, 0xff, 0xc9, 0x00, 0x0b, 0x08, 0x00, 0x10, 0x00, 0x10, 0x01, 0x01, 0x11, 0x00]);
+    expect(decodeError(arith).message).toMatch(/arithmetic/);
+    const twelveBit = new Uint8Array([0xff, 0xd8, 0xff, 0xc1, 0x00, 0x0b, 0x0c, 0x00, 0x10, 0x00, 0x10, 0x01, 0x01, 0x11, 0x00]);
+    expect(decodeError(twelveBit).message).toMatch(/12-bit/);
+  });
+
+  it('not a Uint8Array', () => {
+    decodeError('hello' as unknown as Uint8Array);
+    decodeError(null as unknown as Uint8Array);
+  });
+
+  it('randomly corrupted real files decode or throw ImageDecodeError, nothing else', () => {
+    const files = [sample('cat-photo.jpg'), sample('beach-trip-drawing.png')];
+    const r = rng(1234);
+    for (let k = 0; k < 60; k++) {
+      const b = Uint8Array.from(files[k % 2]!);
+      const flips = 1 + Math.floor(r() * 8);
+      for (let f = 0; f < flips; f++) b[8 + Math.floor(r() * (b.length - 8))] = Math.floor(r() * 256);
+      try {
+        const img = decodeImage(b);
+        expect(img.data.length).toBe(img.width * img.height * 4);
+      } catch (e) {
+        expect(e).toBeInstanceOf(ImageDecodeError);
+      }
+    }
+  });
+});
+
+// ---- preprocessing --------------------------------------------------------------------
+
+describe('imageToInput matches tf.image.resizeBilinear(...).mul(scale).add(offset)', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    await tf.ready();
+  });
+
+  function tfReference(img: RgbaImage, h: number, w: number, pre: Preprocess, normalizeFirst = false): Float32Array {
+    return tf.tidy(() => {
+      const rgb = new Int32Array(img.width * img.height * 3);
+      for (let p = 0; p < img.width * img.height; p++) {
+        rgb[p * 3] = img.data[p * 4]!;
+        rgb[p * 3 + 1] = img.data[p * 4 + 1]!;
+        rgb[p * 3 + 2] = img.data[p * 4 + 2]!;
+      }
+      // like tf.browser.fromPixels: int32 [h, w, 3]
+      const t = tf.tensor3d(rgb, [img.height, img.width, 3], 'int32');
+      const out = normalizeFirst
+        ? tf.image.resizeBilinear(tf.add(tf.mul(tf.cast(t, 'float32'), pre.scale), pre.offset) as tf.Tensor3D, [h, w], pre.alignCorners)
+        : tf.add(tf.mul(tf.image.resizeBilinear(t, [h, w], pre.alignCorners), pre.scale), pre.offset);
+      return out.dataSync() as Float32Array;
+    });
+  }
+
+  const cases: [number, number, number, number][] = [
+    // inH, inW, outH, outW
+    [37, 53, 224, 224],
+    [300, 451, 224, 224],
+    [451, 300, 128, 160],
+    [7, 5, 3, 4],
+    [1, 1, 5, 3],
+    [5, 1, 1, 1],
+    [2, 3, 1, 7],
+    [224, 224, 224, 224],
+    [97, 61, 97, 62],
+    [1000, 3, 17, 2],
+  ];
+  const pres: [number, number][] = [
+    [1 / 127.5, -1],
+    [1 / 255, 0],
+    [1, 0],
+    [0.017, -2.1],
+  ];
+
+  let seed = 0;
+  for (const [inH, inW, outH, outW] of cases) {
+    for (const alignCorners of [true, false]) {
+      it(`${inH}x${inW} -> ${outH}x${outW}, alignCorners=${alignCorners}`, () => {
+        for (const [scale, offset] of pres) {
+          const img = randomRgba(inW, inH, ++seed);
+          const pre: Preprocess = { resize: 'bilinear', alignCorners, scale, offset };
+          const ours = imageToInput(img, outH, outW, pre);
+          const ref = tfReference(img, outH, outW, pre);
+          expect(ours).toBeInstanceOf(Float32Array);
+          expect(ours.length).toBe(outH * outW * 3);
+          let maxDiff = 0;
+          let mismatches = 0;
+          for (let i = 0; i < ref.length; i++) {
+            const d = Math.abs(ours[i]! - ref[i]!);
+            if (d !== 0) mismatches++;
+            maxDiff = Math.max(maxDiff, d);
+          }
+          expect(maxDiff).toBeLessThanOrEqual(1e-5);
+          expect(mismatches).toBe(0); // bit-exact
+        }
+      });
+    }
+  }
+
+  it('also a Uint8ClampedArray source; alpha is ignored', () => {
+    const img = randomRgba(31, 29, 99);
+    const opaque = { ...img, data: new Uint8ClampedArray(img.data) };
+    for (let i = 3; i < opaque.data.length; i += 4) opaque.data[i] = 255;
+    const pre: Preprocess = { resize: 'bilinear', alignCorners: true, scale: 1 / 127.5, offset: -1 };
+    expect(Array.from(imageToInput(opaque, 20, 40, pre))).toEqual(Array.from(imageToInput(img, 20, 40, pre)));
+    expect(Array.from(imageToInput(img, 20, 40, pre))).toEqual(Array.from(tfReference(img, 20, 40, pre)));
+  });
+
+  it('normalize-then-resize (tfjs-models/nsfwjs order) differs only by float rounding', () => {
+    const img = decodeImage(sample('cat-photo.jpg'));
+    for (const alignCorners of [true, false]) {
+      const pre: Preprocess = { resize: 'bilinear', alignCorners, scale: 1 / 127.5, offset: -1 };
+      const ours = imageToInput(img, 224, 224, pre);
+      const ref = tfReference(img, 224, 224, pre, true);
+      let maxDiff = 0;
+      for (let i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(ours[i]! - ref[i]!));
+      expect(maxDiff).toBeLessThan(1e-6);
+    }
+  });
+
+  it('real photo, 224x224 exact', () => {
+    const img = decodeImage(sample('rocket-photo.jpg'));
+    const pre: Preprocess = { resize: 'bilinear', alignCorners: true, scale: 1 / 127.5, offset: -1 };
+    const ref = tfReference(img, 224, 224, pre);
+    expect(Array.from(imageToInput(img, 224, 224, pre))).toEqual(Array.from(ref));
+  });
+});
+
+describe('imageToInput: validation and speed', () => {
+  const pre: Preprocess = { resize: 'bilinear', alignCorners: false, scale: 1, offset: 0 };
+  const good = randomRgba(4, 3, 1);
+
+  it('bad image dimensions or data -> InputError', () => {
+    const bad: unknown[] = [
+      { ...good, width: 0 },
+      { ...good, width: 3 },
+      { ...good, height: 2.5 },
+      { ...good, width: -4 },
+      { ...good, width: NaN },
+      { ...good, data: new Uint8Array(4 * 3 * 3) },
+      { ...good, data: new Float32Array(4 * 3 * 4) },
+      { ...good, data: Array.from(good.data) },
+      null,
+      'image',
+    ];
+    for (const img of bad) expect(() => imageToInput(img as RgbaImage, 2, 2, pre)).toThrow(InputError);
+  });
+
+  it('bad output size or preprocess -> InputError', () => {
+    for (const [h, w] of [
+      [0, 2],
+      [2, 0],
+      [1.5, 2],
+      [2, -1],
+      [NaN, 2],
+      [100000, 100000],
+    ]) {
+      expect(() => imageToInput(good, h!, w!, pre)).toThrow(InputError);
+    }
+    const badPre: unknown[] = [
+      { ...pre, resize: 'nearest' },
+      { ...pre, scale: NaN },
+      { ...pre, offset: Infinity },
+      { ...pre, alignCorners: 'yes' },
+      null,
+    ];
+    for (const p of badPre) expect(() => imageToInput(good, 2, 2, p as Preprocess)).toThrow(InputError);
+  });
+
+  it('a 4000x3000 photo to 224x224 takes well under 100 ms', () => {
+    const big = randomRgba(4000, 3000, 7);
+    const p: Preprocess = { resize: 'bilinear', alignCorners: true, scale: 1 / 127.5, offset: -1 };
+    imageToInput(big, 224, 224, p); // warm up
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      imageToInput(big, 224, 224, p);
+      times.push(performance.now() - t0);
+    }
+    const best = Math.min(...times);
+    console.log(`imageToInput 4000x3000 -> 224x224: best ${best.toFixed(3)} ms, runs ${times.map((t) => t.toFixed(2)).join(', ')}`);
+    expect(best).toBeLessThan(20);
+    // full-resolution "resize" (identity), 36M output floats
+    const t0 = performance.now();
+    imageToInput(big, 3000, 4000, p);
+    console.log(`imageToInput 4000x3000 -> 4000x3000: ${(performance.now() - t0).toFixed(1)} ms`);
+  });
+});
