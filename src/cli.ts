@@ -99,6 +99,11 @@ async function main(argv: string[]): Promise<number> {
       console.error(`${e.name}: ${e.message}`);
       return 1;
     }
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
+      console.error((e as Error).message); // a file-system error: the message names the path
+      return 1;
+    }
     throw e;
   }
 }
