@@ -33,3 +33,5 @@ export function probe_nan_sign(inf1: f32): i32 {
   const d = f32x4.sub(inf, inf);
   return i32x4.extract_lane(d, 0) < 0 ? 1 : 0;
 }
+
+export { peak_madd_f32 } from "./probe";

@@ -54,6 +54,7 @@ export interface KernelExports {
   softmax_f32(x: number, n: number, out: number): void;
   global_avgpool_nhwc_f32(inp: number, HW: number, C: number, out: number): void;
   global_avgpool_nhwc_f32_scalar(inp: number, HW: number, C: number, out: number): void;
+  peak_madd_f32(iters: number, seed: number, out: number): void;
 }
 
 /** The export implementing op `base` in a variant: gemm has its tile in the name, others a suffix. */
