@@ -4,6 +4,7 @@
 import type { ModelDesc, ModelSource } from './desc.js';
 import { DisposedError, ImageDecodeError, InputError, MobileNetWasmError, OutOfMemoryError } from './errors.js';
 import { buildPlan, type Plan } from './plan.js';
+import { packWeights, stagingBytes } from './pack.js';
 import { chooseBuild, detectVariant, instantiateKernels, type KernelInstance, type KernelVariant, type WasmBuild } from './wasm.js';
 import { decodeImage, imageToInput, type RgbaImage } from './image.js';
 
@@ -82,8 +83,9 @@ export class Model {
     this.build = wasm.build;
     this.wasm = wasm;
     const weightsAt = base;
-    const arenaAt = align(weightsAt + plan.weights.byteLength);
-    new Float32Array(wasm.exports.memory.buffer, weightsAt, plan.weights.length).set(plan.weights);
+    const arenaAt = align(weightsAt + plan.weightFloats * 4);
+    // The arena is not in use yet: it doubles as the staging area for packing.
+    packWeights(wasm.exports, plan.weightJobs, weightsAt, arenaAt);
     const resolve = (a: Plan['steps'][number]['args'][number]): number =>
       typeof a === 'number' ? a : 'buf' in a ? arenaAt + plan.buffers[a.buf].offset : weightsAt + a.wt * 4;
     const k = wasm.exports;
@@ -98,7 +100,7 @@ export class Model {
     this.outputLength = plan.outputShape.reduce((a, b) => a * b, 1);
     this.memory = {
       arenaBytes: plan.arenaBytes,
-      weightBytes: plan.weights.byteLength,
+      weightBytes: plan.weightFloats * 4,
       wasmBytes: k.memory.buffer.byteLength,
       moduleBytes: wasm.moduleBytes,
     };
@@ -206,10 +208,11 @@ export async function createModel(src: ModelSource, options: LoadOptions = {}): 
   const kernels = asked === 'auto' ? detectVariant(wasm.exports) : asked;
   const plan = buildPlan(src, kernels);
   const base = align(wasm.exports.heap_base());
-  const total = align(base + plan.weights.byteLength) + plan.arenaBytes;
+  const weightBytes = plan.weightFloats * 4;
+  const total = align(base + weightBytes) + Math.max(plan.arenaBytes, stagingBytes(plan.weightJobs));
   if (options.maxMemoryBytes !== undefined && total > options.maxMemoryBytes) {
     throw new OutOfMemoryError(
-      `this model needs ${total} bytes of wasm memory (weights ${plan.weights.byteLength}, arena ${plan.arenaBytes}); maxMemoryBytes is ${options.maxMemoryBytes}`,
+      `this model needs ${total} bytes of wasm memory (weights ${weightBytes}, arena ${plan.arenaBytes}); maxMemoryBytes is ${options.maxMemoryBytes}`,
     );
   }
   wasm.ensureMemory(total);

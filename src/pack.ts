@@ -1,8 +1,11 @@
 // Turning stored weights into what the kernels read: dequantized f32, batch-norm folded into
 // each convolution's weights and bias, then packed in the kernels' layouts (see
-// assembly/pointwise.ts and assembly/depthwise.ts). Done once, at load.
+// assembly/pointwise.ts and assembly/depthwise.ts). At load the wasm packers in
+// assembly/pack.ts do the per-weight work; the per-channel fold factors are computed here, and
+// the JavaScript packers below are the reference the tests hold them to.
 
-import type { BatchNormRef } from './desc.js';
+import type { BatchNormRef, StoredTensor } from './desc.js';
+import { dequantize } from './format.js';
 
 /** Weights of one layer after folding: `w` with the output channel as the last (fastest) axis. */
 export interface Folded {
@@ -10,9 +13,42 @@ export interface Folded {
   b: Float32Array;
 }
 
+/** Per-output-channel factors of a batch-norm fold: w' = w * scale[c], b' as given. */
+export interface FoldFactors {
+  scale: Float64Array;
+  bias: Float32Array;
+}
+
 /**
- * Folds inference batch-norm into a convolution whose output channel is w's last axis:
- * y = (conv(x) + b - mean) * gamma / sqrt(var + eps) + beta. Computed in f64, stored as f32.
+ * The fold of inference batch-norm into a convolution with outC output channels:
+ * y = (conv(x) + b - mean) * gamma / sqrt(var + eps) + beta. Scales in f64, bias stored as f32.
+ * Without batch-norm the scale is 1 and the bias is b (or zero).
+ */
+export function foldFactors(
+  b: Float32Array | undefined,
+  outC: number,
+  bn: BatchNormRef | undefined,
+  get: (name: string) => Float32Array,
+): FoldFactors {
+  const bias = new Float32Array(outC);
+  if (b) bias.set(b);
+  const scale = new Float64Array(outC).fill(1);
+  if (!bn) return { scale, bias };
+  const mean = get(bn.mean);
+  const variance = get(bn.variance);
+  const gamma = bn.gamma ? get(bn.gamma) : undefined;
+  const beta = bn.beta ? get(bn.beta) : undefined;
+  for (let c = 0; c < outC; c++) {
+    scale[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + bn.epsilon);
+    bias[c] = (bias[c] - mean[c]) * scale[c] + (beta ? beta[c] : 0);
+  }
+  return { scale, bias };
+}
+
+/**
+ * Folds inference batch-norm into a convolution whose output channel is w's last axis.
+ * The JavaScript form of what the wasm packers do at load (assembly/pack.ts), bit for bit;
+ * used by the ONNX exporter and as the reference in tests.
  */
 export function foldBatchNorm(
   w: Float32Array,
@@ -21,18 +57,7 @@ export function foldBatchNorm(
   bn: BatchNormRef | undefined,
   get: (name: string) => Float32Array,
 ): Folded {
-  const bias = new Float32Array(outC);
-  if (b) bias.set(b);
-  if (!bn) return { w: Float32Array.from(w), b: bias };
-  const mean = get(bn.mean);
-  const variance = get(bn.variance);
-  const gamma = bn.gamma ? get(bn.gamma) : undefined;
-  const beta = bn.beta ? get(bn.beta) : undefined;
-  const scale = new Float64Array(outC);
-  for (let c = 0; c < outC; c++) {
-    scale[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + bn.epsilon);
-    bias[c] = (bias[c] - mean[c]) * scale[c] + (beta ? beta[c] : 0);
-  }
+  const { scale, bias } = foldFactors(b, outC, bn, get);
   const folded = new Float32Array(w.length);
   for (let i = 0; i < w.length; i++) folded[i] = w[i] * scale[i % outC];
   return { w: folded, b: bias };
@@ -66,4 +91,63 @@ export function packDepthwise(w: Float32Array, b: Float32Array, C: number): Floa
   out.set(b.subarray(0, C), 0);
   out.set(w.subarray(0, 9 * C), C);
   return out;
+}
+
+/** What packWeights needs from the kernel module. */
+interface Packers {
+  memory: WebAssembly.Memory;
+  pack_gemm_f32(src: number, K: number, N: number, colScale: number, bias: number, dst: number): void;
+  pack_gemm_u8(src: number, qscale: number, qmin: number, K: number, N: number, colScale: number, bias: number, dst: number): void;
+  pack_dw3x3_f32(src: number, C: number, colScale: number, bias: number, dst: number): void;
+  pack_dw3x3_u8(src: number, qscale: number, qmin: number, C: number, colScale: number, bias: number, dst: number): void;
+}
+
+/** A weight tensor to pack (see WeightJob in plan.ts). */
+interface Job {
+  kind: 'gemm' | 'dw';
+  tensor: StoredTensor;
+  K: number;
+  N: number;
+  fold: FoldFactors;
+  at: number;
+}
+
+const align8 = (n: number): number => Math.ceil(n / 8) * 8;
+
+/** Bytes of staging memory packWeights needs: the largest tensor plus its fold factors. */
+export function stagingBytes(jobs: readonly Job[]): number {
+  let most = 0;
+  for (const j of jobs) {
+    const stored = j.tensor.dtype === 'f16' ? j.tensor.data.byteLength * 2 : j.tensor.data.byteLength;
+    most = Math.max(most, align8(stored) + 12 * j.N);
+  }
+  return most;
+}
+
+/**
+ * Packs every job into the weights region at `weightsAt`, staging each stored tensor (as
+ * stored: uint8 stays uint8) at `stagingAt`, which may be the not-yet-used arena.
+ */
+export function packWeights(k: Packers, jobs: readonly Job[], weightsAt: number, stagingAt: number): void {
+  for (const j of jobs) {
+    const t = j.tensor;
+    const data = t.dtype === 'f16' ? new Uint8Array(dequantize(t).buffer) : t.data;
+    const mem = k.memory.buffer;
+    new Uint8Array(mem, stagingAt, data.byteLength).set(data);
+    const scaleAt = stagingAt + align8(data.byteLength);
+    const biasAt = scaleAt + 8 * j.N;
+    new Float64Array(mem, scaleAt, j.N).set(j.fold.scale);
+    new Float32Array(mem, biasAt, j.N).set(j.fold.bias);
+    const dst = weightsAt + 4 * j.at;
+    const quantized = t.dtype === 'u8';
+    const qs = t.scale ?? 0;
+    const qm = t.min ?? 0;
+    if (j.kind === 'gemm') {
+      if (quantized) k.pack_gemm_u8(stagingAt, qs, qm, j.K, j.N, scaleAt, biasAt, dst);
+      else k.pack_gemm_f32(stagingAt, j.K, j.N, scaleAt, biasAt, dst);
+    } else {
+      if (quantized) k.pack_dw3x3_u8(stagingAt, qs, qm, j.N, scaleAt, biasAt, dst);
+      else k.pack_dw3x3_f32(stagingAt, j.N, scaleAt, biasAt, dst);
+    }
+  }
 }

@@ -7,10 +7,10 @@
 //    lifetimes (first..last step) overlap never overlap in memory.
 // After this nothing on the hot path allocates or looks at a shape.
 
-import type { Activation, Conv2DLayer, DenseLayer, DepthwiseLayer, LayerDesc, ModelSource } from './desc.js';
+import type { Activation, Conv2DLayer, DenseLayer, DepthwiseLayer, LayerDesc, ModelSource, StoredTensor } from './desc.js';
 import { dequantize, inferShapes, resolvePadding } from './format.js';
 import { UnsupportedModelError } from './errors.js';
-import { foldBatchNorm, packDepthwise, packGemm, type Folded } from './pack.js';
+import { foldFactors, gemmPackedFloats, type FoldFactors } from './pack.js';
 import { variantName, type KernelExports, type KernelVariant } from './wasm.js';
 
 /** A kernel argument: a constant, a buffer of the arena, or an offset into the packed weights. */
@@ -29,6 +29,20 @@ export interface PlanStep {
   macs: number;
 }
 
+/**
+ * One weight tensor to pack at load: `gemm` (K x N, row-major, -> GEMM blocks) or `dw` (3x3
+ * depthwise, N = channels). Packing is done by the wasm packers (assembly/pack.ts) straight
+ * into the weights region, at float offset `at`.
+ */
+export interface WeightJob {
+  kind: 'gemm' | 'dw';
+  tensor: StoredTensor;
+  K: number;
+  N: number;
+  fold: FoldFactors;
+  at: number;
+}
+
 export interface ArenaBuffer {
   name: string;
   bytes: number;
@@ -39,8 +53,9 @@ export interface ArenaBuffer {
 
 export interface Plan {
   steps: PlanStep[];
-  /** Packed weights of every step, to be copied at the weights base. */
-  weights: Float32Array;
+  /** Weight tensors to pack, and the float size of the packed weights region. */
+  weightJobs: WeightJob[];
+  weightFloats: number;
   buffers: ArenaBuffer[];
   /** Bytes of the arena: the largest offset + size over all buffers. */
   arenaBytes: number;
@@ -72,28 +87,33 @@ class Planner {
   readonly steps: PlanStep[] = [];
   readonly buffers: { name: string; bytes: number; first: number; last: number }[] = [];
   private readonly bufOf = new Map<string, number>();
-  private readonly chunks: Float32Array[] = [];
-  private weightFloats = 0;
+  readonly jobs: WeightJob[] = [];
+  weightFloats = 0;
   private readonly shapes: Map<string, number[]>;
   private readonly tensors: Map<string, Float32Array>;
   constructor(readonly src: ModelSource, readonly variant: KernelVariant) {
     this.shapes = inferShapes(src.desc);
     this.tensors = new Map();
-    const stored = new Map(src.tensors.map((t) => [t.name, t]));
-    const get = (name: string): Float32Array => {
+    this.stored = new Map(src.tensors.map((t) => [t.name, t]));
+    this.get = (name: string): Float32Array => {
       let f = this.tensors.get(name);
       if (!f) {
-        const t = stored.get(name);
-        if (!t) throw new UnsupportedModelError(`tensor ${name} is referenced but not stored`);
-        f = dequantize(t);
+        f = dequantize(this.tensor(name));
         this.tensors.set(name, f);
       }
       return f;
     };
-    this.get = get;
   }
 
+  private readonly stored: Map<string, StoredTensor>;
+  /** A small tensor (bias, batch-norm vector) as f32. */
   readonly get: (name: string) => Float32Array;
+
+  tensor(name: string): StoredTensor {
+    const t = this.stored.get(name);
+    if (!t) throw new UnsupportedModelError(`tensor ${name} is referenced but not stored`);
+    return t;
+  }
 
   shape(name: string): number[] {
     const s = this.shapes.get(name);
@@ -128,10 +148,11 @@ class Planner {
     return { buf: id };
   }
 
-  weights(w: Float32Array): { wt: number } {
+  /** Reserves packed space for a weight tensor; returns its offset in the weights region. */
+  weights(kind: WeightJob['kind'], tensor: string, K: number, N: number, fold: FoldFactors): { wt: number } {
     const at = this.weightFloats;
-    this.chunks.push(w);
-    this.weightFloats += align(w.length, ALIGN / 4);
+    this.jobs.push({ kind, tensor: this.tensor(tensor), K, N, fold, at });
+    this.weightFloats += align(kind === 'gemm' ? gemmPackedFloats(K, N) : 10 * N, ALIGN / 4);
     return { wt: at };
   }
 
@@ -148,25 +169,9 @@ class Planner {
     this.steps.push({ layers, kernel, args, macs });
   }
 
-  packedWeights(): Float32Array {
-    const out = new Float32Array(this.weightFloats);
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += align(c.length, ALIGN / 4);
-    }
-    return out;
-  }
-
-  fold(layer: Conv2DLayer | DepthwiseLayer): Folded {
+  fold(layer: Conv2DLayer | DepthwiseLayer): FoldFactors {
     const outC = layer.op === 'conv2d' ? layer.outChannels : layer.channels;
-    return foldBatchNorm(
-      this.get(layer.weights),
-      layer.bias ? this.get(layer.bias) : undefined,
-      outC,
-      layer.batchNorm,
-      this.get,
-    );
+    return foldFactors(layer.bias ? this.get(layer.bias) : undefined, outC, layer.batchNorm, this.get);
   }
 
   pads(layer: Conv2DLayer | DepthwiseLayer): { top: number; left: number; outH: number; outW: number } {
@@ -221,7 +226,8 @@ export function buildPlan(src: ModelSource, variant: KernelVariant = 'x86'): Pla
   const { placed, arenaBytes } = assignOffsets(p.buffers);
   return {
     steps: p.steps,
-    weights: p.packedWeights(),
+    weightJobs: p.jobs,
+    weightFloats: p.weightFloats,
     buffers: placed,
     arenaBytes,
     inputBuffer: p.act(desc.input).buf,
@@ -263,14 +269,11 @@ function addBlock(
   let ew: Arg = 0;
   let eRange: [number, number] = [0, 0];
   if (expand) {
-    const f = p.fold(expand);
-    ew = p.weights(packGemm(f.w, f.b, Cin, Cexp));
+    ew = p.weights('gemm', expand.weights, Cin, Cexp, p.fold(expand));
     eRange = clampRange(expand.activation);
   }
-  const fd = p.fold(dw);
-  const dwW = p.weights(packDepthwise(fd.w, fd.b, Cexp));
-  const fp = p.fold(project);
-  const pw = p.weights(packGemm(fp.w, fp.b, Cexp, Cout));
+  const dwW = p.weights('dw', dw.weights, 9, Cexp, p.fold(dw));
+  const pw = p.weights('gemm', project.weights, Cexp, Cout, p.fold(project));
   const [dlo, dhi] = clampRange(dw.activation);
   const [plo, phi] = clampRange(project.activation);
   const inp = p.act(blockIn);
@@ -310,8 +313,7 @@ function addSingle(p: Planner, layer: LayerDesc): void {
       }
       const [, H, W, C] = p.shape(layer.input);
       const { top, left, outH, outW } = p.pads(layer);
-      const f = p.fold(layer);
-      const w = p.weights(packDepthwise(f.w, f.b, C));
+      const w = p.weights('dw', layer.weights, 9, C, p.fold(layer));
       const [lo, hi] = clampRange(layer.activation);
       const inp = p.act(layer.input);
       const out = p.act(layer.name);
@@ -354,7 +356,7 @@ function addConv(p: Planner, layer: Conv2DLayer): void {
     if (layer.stride !== 1 || top !== 0 || left !== 0 || outH !== H || outW !== W) {
       throw new UnsupportedModelError(`${layer.name}: 1x1 convolutions must have stride 1 and no padding`);
     }
-    const w = p.weights(packGemm(f.w, f.b, Cin, N));
+    const w = p.weights('gemm', layer.weights, Cin, N, f);
     p.push([layer.name], p.kernel('gemm'), [
       H * W, Cin, N, p.act(layer.input), w, p.act(layer.name), lo, hi, 0,
     ], H * W * Cin * N);
@@ -363,7 +365,7 @@ function addConv(p: Planner, layer: Conv2DLayer): void {
   if (layer.kernel[0] !== 3 || layer.kernel[1] !== 3) {
     throw new UnsupportedModelError(`${layer.name}: only 1x1 and 3x3 convolutions are supported`);
   }
-  const w = p.weights(packGemm(f.w, f.b, 9 * Cin, N));
+  const w = p.weights('gemm', layer.weights, 9 * Cin, N, f);
   p.push([layer.name], p.kernel('conv3x3_nhwc_f32'), [
     p.act(layer.input), H, W, Cin, w, N, p.act(layer.name), outH, outW, layer.stride, top, left, lo, hi,
     p.scratch(layer.name, outW * 9 * Cin),
@@ -371,10 +373,9 @@ function addConv(p: Planner, layer: Conv2DLayer): void {
 }
 
 function addDense(p: Planner, layer: DenseLayer): void {
-  const w = p.get(layer.weights);
-  const b = layer.bias ? p.get(layer.bias) : new Float32Array(layer.outFeatures);
+  const fold = foldFactors(layer.bias ? p.get(layer.bias) : undefined, layer.outFeatures, undefined, p.get);
   const [lo, hi] = clampRange(layer.activation);
-  const packed = p.weights(packGemm(w, b, layer.inFeatures, layer.outFeatures));
+  const packed = p.weights('gemm', layer.weights, layer.inFeatures, layer.outFeatures, fold);
   p.push([layer.name], p.kernel('gemm'), [
     1, layer.inFeatures, layer.outFeatures, p.act(layer.input), packed, p.act(layer.name), lo, hi, 0,
   ], layer.inFeatures * layer.outFeatures);

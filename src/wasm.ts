@@ -55,6 +55,10 @@ export interface KernelExports {
   global_avgpool_nhwc_f32(inp: number, HW: number, C: number, out: number): void;
   global_avgpool_nhwc_f32_scalar(inp: number, HW: number, C: number, out: number): void;
   peak_madd_f32(iters: number, seed: number, out: number): void;
+  pack_gemm_f32(src: number, K: number, N: number, colScale: number, bias: number, dst: number): void;
+  pack_gemm_u8(src: number, qscale: number, qmin: number, K: number, N: number, colScale: number, bias: number, dst: number): void;
+  pack_dw3x3_f32(src: number, C: number, colScale: number, bias: number, dst: number): void;
+  pack_dw3x3_u8(src: number, qscale: number, qmin: number, C: number, colScale: number, bias: number, dst: number): void;
 }
 
 /** The export implementing op `base` in a variant: gemm has its tile in the name, others a suffix. */

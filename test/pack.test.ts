@@ -1,0 +1,54 @@
+// The wasm packers (assembly/pack.ts, used at load) against the JavaScript fold + pack
+// (src/pack.ts): bit-identical for f32 and uint8-quantized weights, odd sizes included.
+import { describe, expect, it, beforeAll } from 'vitest';
+import { foldBatchNorm, foldFactors, packDepthwise, packGemm, gemmPackedFloats, packWeights } from '../src/pack.js';
+import type { StoredTensor } from '../src/desc.js';
+import { dequantize } from '../src/format.js';
+import { Heap, kernels, mulberry32, randomArray } from './helpers/wasm.js';
+
+let h: Heap;
+beforeAll(async () => {
+  h = await kernels('simd');
+});
+
+function tensor(dtype: 'f32' | 'u8', n: number, seed: number): StoredTensor {
+  const r = mulberry32(seed);
+  if (dtype === 'f32') return { name: 'w', shape: [n], dtype, data: new Uint8Array(randomArray(r, n).buffer) };
+  return { name: 'w', shape: [n], dtype, data: Uint8Array.from({ length: n }, () => Math.floor(r() * 256)), scale: 0.0123, min: -1.37 };
+}
+
+describe('wasm packers equal the JS fold + pack', () => {
+  const shapes = [[1, 1], [3, 5], [27, 32], [16, 96], [17, 13], [144, 24], [320, 1280]];
+  it.each(shapes.flatMap(([K, N]) => (['f32', 'u8'] as const).map((d) => ({ K, N, d }))))(
+    'gemm K=$K N=$N $d', ({ K, N, d }) => {
+      h.reset();
+      const t = tensor(d, K * N, K * 31 + N);
+      const r = mulberry32(N);
+      const vecs = new Map([
+        ['mean', randomArray(r, N)], ['variance', randomArray(r, N, 0.1, 2)],
+        ['gamma', randomArray(r, N, 0.5, 1.5)], ['beta', randomArray(r, N)],
+      ]);
+      const get = (n: string): Float32Array => vecs.get(n)!;
+      const b = randomArray(r, N);
+      const bn = { mean: 'mean', variance: 'variance', gamma: 'gamma', beta: 'beta', epsilon: 1e-3 };
+      const js = foldBatchNorm(dequantize(t), b, N, bn, get);
+      const want = packGemm(js.w, js.b, K, N);
+      const at = h.put(gemmPackedFloats(K, N));
+      const staging = h.put(K * N + 4 * N + 64);
+      packWeights(h.k, [{ kind: 'gemm', tensor: t, K, N, fold: foldFactors(b, N, bn, get), at: 0 }], at, staging);
+      expect(h.get(at, want.length)).toEqual(want);
+      expect(h.guardIntact(at, want.length)).toBe(true);
+    });
+  it.each([1, 3, 8, 13, 32, 960].flatMap((C) => (['f32', 'u8'] as const).map((d) => ({ C, d }))))(
+    'depthwise C=$C $d', ({ C, d }) => {
+      h.reset();
+      const t = tensor(d, 9 * C, C);
+      const b = randomArray(mulberry32(C + 1), C);
+      const js = foldBatchNorm(dequantize(t), b, C, undefined, () => new Float32Array(0));
+      const want = packDepthwise(js.w, js.b, C);
+      const at = h.put(10 * C);
+      const staging = h.put(9 * C + 4 * C + 64);
+      packWeights(h.k, [{ kind: 'dw', tensor: t, K: 9, N: C, fold: foldFactors(b, C, undefined, () => new Float32Array(0)), at: 0 }], at, staging);
+      expect(h.get(at, want.length)).toEqual(want);
+    });
+});
