@@ -68,6 +68,8 @@ function edgePixel(
   r0: usize, r1: usize, r2: usize, inW: i32, C: i32, w: usize, out: usize, outW: i32,
   stride: i32, padLeft: i32, lo: f32, hi: f32, v: i32,
 ): void {
+  assert(C > 0 && inW > 0 && outW > 0 && (stride == 1 || stride == 2), "dwconv3x3: bad sizes");
+  assert(((r0 | r1 | r2 | w | out) & 3) == 0, "dwconv3x3: unaligned pointer");
   const vlo = f32x4.splat(lo);
   const vhi = f32x4.splat(hi);
   const pix = <usize>C << 2;

@@ -37,6 +37,9 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
   pw: usize, Cout: i32, plo: f32, phi: f32, residual: i32,
   out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize, v: i32,
 ): void {
+  assert(S >= 1 && cap >= stripRows(S, stride), "ibottleneck: window smaller than a strip");
+  assert(ew != 0 || Cexp == Cin, "ibottleneck: no expansion needs Cexp == Cin");
+  assert(!residual || (stride == 1 && Cin == Cout && outH == H && outW == W), "ibottleneck: bad residual");
   const hasExpand = ew != 0;
   const expRow = <usize>W * Cexp << 2;
   const inRow = <usize>W * Cin << 2;

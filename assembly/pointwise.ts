@@ -110,6 +110,9 @@ export function gemm_packed_bytes(K: i32, N: i32): i32 {
   MR: i32, arm: bool,
   M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize,
 ): void {
+  // Checked in the debug build only (release builds use --noAssert).
+  assert(M >= 0 && K > 0 && N > 0, "gemm: bad sizes");
+  assert(((a | w | out | res) & 3) == 0, "gemm: unaligned pointer");
   const vlo = f32x4.splat(lo);
   const vhi = f32x4.splat(hi);
   const rowA = <usize>K << 2;
