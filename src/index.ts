@@ -27,9 +27,23 @@ async function readBytes(source: string | URL): Promise<Uint8Array> {
     if (!res.ok) throw new ModelFormatError(`cannot fetch ${url.href}: HTTP ${res.status}`);
     return new Uint8Array(await res.arrayBuffer());
   }
-  const { readFile } = await import('node:fs/promises');
+  const { open } = await import('node:fs/promises');
   try {
-    return new Uint8Array(await readFile(url ?? source));
+    // One read of the known size: fs.readFile's chunked reads took ~20 ms for 2.7 MB.
+    const file = await open(url ?? source, 'r');
+    try {
+      const { size } = await file.stat();
+      const bytes = new Uint8Array(size);
+      let at = 0;
+      while (at < size) {
+        const { bytesRead } = await file.read(bytes, at, size - at, at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+      return at === size ? bytes : bytes.subarray(0, at);
+    } finally {
+      await file.close();
+    }
   } catch (e) {
     throw new ModelFormatError(`cannot read model file ${String(source)}: ${(e as Error).message}`);
   }
