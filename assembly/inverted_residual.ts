@@ -34,12 +34,12 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
   inp: usize, H: i32, W: i32, Cin: i32,
   ew: usize, Cexp: i32, elo: f32, ehi: f32,
   dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
-  pw: usize, Cout: i32, plo: f32, phi: f32, residual: i32,
+  pw: usize, Cout: i32, plo: f32, phi: f32, res: usize,
   out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize, v: i32,
 ): void {
   assert(S >= 1 && cap >= stripRows(S, stride), "ibottleneck: window smaller than a strip");
   assert(ew != 0 || Cexp == Cin, "ibottleneck: no expansion needs Cexp == Cin");
-  assert(!residual || (stride == 1 && Cin == Cout && outH == H && outW == W), "ibottleneck: bad residual");
+  assert(res == 0 || (stride == 1 && Cin == Cout && outW == W), "ibottleneck: bad residual");
   const hasExpand = ew != 0;
   const expRow = <usize>W * Cexp << 2;
   const inRow = <usize>W * Cin << 2;
@@ -49,8 +49,9 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
   const zero = scratch + (hasExpand ? <usize>cap * expRow : 0);
   const dwOut = zero + expRow;
   memory.fill(zero, 0, expRow);
-  // Rows first .. first + count - 1 of the expanded input sit at win[0 .. count).
-  let first = 0;
+  // Rows first .. first + count - 1 of the expanded input sit at win[0 .. count). A row range
+  // (padTop < 0, see below) starts at its own first input row.
+  let first = padTop < 0 ? -padTop : 0;
   let count = 0;
   for (let oy0 = 0; oy0 < outH; oy0 += S) {
     const rows = outH - oy0 < S ? outH - oy0 : S;
@@ -88,17 +89,18 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
       const d = dwOut + <usize>r * dwRow;
       dwconv3x3_row(v, r0, r1, r2, W, Cexp, dw, d, outW, stride, padLeft, dlo, dhi);
     }
-    // The residual exists only when stride is 1 and shapes match, so input rows line up.
-    const res = residual ? inp + <usize>oy0 * inRow : 0;
     const dst = out + <usize>oy0 * outRow;
-    gemm(v, rows * outW, Cexp, Cout, dwOut, pw, dst, plo, phi, res);
+    gemm(v, rows * outW, Cexp, Cout, dwOut, pw, dst, plo, phi, res == 0 ? 0 : res + <usize>oy0 * outRow);
   }
 }
 
 /**
  * inp H x W x Cin -> out outH x outW x Cout. ew: packed expand GEMM weights (Cin x Cexp), or 0
  * for no expansion (then Cexp == Cin); dw: packed depthwise weights; pw: packed project GEMM
- * weights (Cexp x Cout). residual != 0 adds the input (needs stride 1 and Cin == Cout).
+ * weights (Cexp x Cout). res: a tensor of the output's shape to add (the residual input; it
+ * needs stride 1 and Cin == Cout), or 0.
+ * A range of output rows [r0, r1) is computed by passing out + r0 * outW * Cout floats,
+ * outH = r1 - r0 and padTop - r0 * stride (res moved like out): how threads split a block.
  * S: output rows per strip (>= 1); cap: window rows, >= ibottleneck_min_cap(S, stride).
  * scratch: ibottleneck_scratch_floats(...) floats, must not overlap inp or out. x86 variant.
  */
@@ -106,11 +108,11 @@ export function ibottleneck3x3_nhwc_f32_x86(
   inp: usize, H: i32, W: i32, Cin: i32,
   ew: usize, Cexp: i32, elo: f32, ehi: f32,
   dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
-  pw: usize, Cout: i32, plo: f32, phi: f32, residual: i32,
+  pw: usize, Cout: i32, plo: f32, phi: f32, res: usize,
   out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
 ): void {
   block(inp, H, W, Cin, ew, Cexp, elo, ehi, dw, stride, padTop, padLeft, dlo, dhi,
-    pw, Cout, plo, phi, residual, out, outH, outW, S, cap, scratch, X86);
+    pw, Cout, plo, phi, res, out, outH, outW, S, cap, scratch, X86);
 }
 
 /** ARM variant of ibottleneck3x3_nhwc_f32_x86. */
@@ -118,11 +120,11 @@ export function ibottleneck3x3_nhwc_f32_arm(
   inp: usize, H: i32, W: i32, Cin: i32,
   ew: usize, Cexp: i32, elo: f32, ehi: f32,
   dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
-  pw: usize, Cout: i32, plo: f32, phi: f32, residual: i32,
+  pw: usize, Cout: i32, plo: f32, phi: f32, res: usize,
   out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
 ): void {
   block(inp, H, W, Cin, ew, Cexp, elo, ehi, dw, stride, padTop, padLeft, dlo, dhi,
-    pw, Cout, plo, phi, residual, out, outH, outW, S, cap, scratch, ARM);
+    pw, Cout, plo, phi, res, out, outH, outW, S, cap, scratch, ARM);
 }
 
 /** Scalar twin (same streaming schedule, scalar kernels). */
@@ -130,9 +132,9 @@ export function ibottleneck3x3_nhwc_f32_scalar(
   inp: usize, H: i32, W: i32, Cin: i32,
   ew: usize, Cexp: i32, elo: f32, ehi: f32,
   dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
-  pw: usize, Cout: i32, plo: f32, phi: f32, residual: i32,
+  pw: usize, Cout: i32, plo: f32, phi: f32, res: usize,
   out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
 ): void {
   block(inp, H, W, Cin, ew, Cexp, elo, ehi, dw, stride, padTop, padLeft, dlo, dhi,
-    pw, Cout, plo, phi, residual, out, outH, outW, S, cap, scratch, SCALAR);
+    pw, Cout, plo, phi, res, out, outH, outW, S, cap, scratch, SCALAR);
 }

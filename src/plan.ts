@@ -284,7 +284,7 @@ function addBlock(
   p.push(names, p.kernel('ibottleneck3x3_nhwc_f32'), [
     inp, H, W, Cin, ew, Cexp, eRange[0], eRange[1],
     dwW, dw.stride, top, left, dlo, dhi,
-    pw, Cout, plo, phi, residual ? 1 : 0,
+    pw, Cout, plo, phi, residual ? inp : 0,
     out, outH, outW, S, cap, scratch,
   ], macs);
 }

@@ -152,7 +152,7 @@ describe('ibottleneck3x3_nhwc_f32_* (fused inverted residual) equals the unfused
       const scratch = h.put(scratchFloats);
       const fused = h.put(n), fusedTwin = h.put(n);
       const args = (out: number): number[] => [px, H, W, Cin, pew, Cexp, 0, 6, pdw, stride, p.top, p.left, 0, 6,
-        ppw, Cout, -Infinity, Infinity, residual ? 1 : 0, out, p.outH, p.outW, S, cap, scratch];
+        ppw, Cout, -Infinity, Infinity, residual ? px : 0, out, p.outH, p.outW, S, cap, scratch];
       type Args = Parameters<typeof h.k.ibottleneck3x3_nhwc_f32_x86>;
       h.k[`ibottleneck3x3_nhwc_f32_${variant}`](...(args(fused) as Args));
       h.k.ibottleneck3x3_nhwc_f32_scalar(...(args(fusedTwin) as Args));
@@ -173,6 +173,17 @@ describe('ibottleneck3x3_nhwc_f32_* (fused inverted residual) equals the unfused
       expect(maxRelDiff(want, oRef)).toBeLessThanOrEqual(1e-4);
       expect(h.guardIntact(fused, n)).toBe(true);
       expect(h.guardIntact(scratch, scratchFloats)).toBe(true);
+      // Computed in row ranges (as threads split it), every element is bit-identical.
+      const split = h.put(n);
+      const cuts = [0, Math.floor(p.outH / 3), Math.floor((2 * p.outH) / 3), p.outH];
+      const rowOut = p.outW * Cout * 4;
+      for (let i = 0; i < 3; i++) {
+        const [r0, r1] = [cuts[i], cuts[i + 1]];
+        if (r1 <= r0) continue;
+        h.k[`ibottleneck3x3_nhwc_f32_${variant}`](px, H, W, Cin, pew, Cexp, 0, 6, pdw, stride, p.top - r0 * stride, p.left, 0, 6,
+          ppw, Cout, -Infinity, Infinity, residual ? px + r0 * rowOut : 0, split + r0 * rowOut, r1 - r0, p.outW, S, cap, scratch);
+      }
+      expect(h.get(split, n)).toEqual(h.get(fused, n));
     });
 });
 
