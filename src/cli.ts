@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
 import { load, readModel, encodeModel, MobileNetWasmError } from './index.js';
+import { EXPORT_ONNX_USAGE } from './onnx/cli.js';
 
 const USAGE = `usage:
   mobilenet-wasm classify <image...> [--top k] [--json] [--model file.mnw]
@@ -11,7 +12,8 @@ const USAGE = `usage:
   mobilenet-wasm convert <model.json | model.min.js> <out.mnw> [--labels a,b,c]
       converts a TF.js layers model (Keras MobileNet V1/V2 family) to the .mnw format.
   mobilenet-wasm info [file.mnw]
-      prints a model's layers, sizes and memory plan.`;
+      prints a model's layers, sizes and memory plan.
+${EXPORT_ONNX_USAGE}`;
 
 async function classify(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -81,6 +83,9 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       case 'info':
         await info(rest);
+        return 0;
+      case 'export-onnx':
+        await (await import('./onnx/cli.js')).exportOnnxCommand(rest);
         return 0;
       case undefined:
       case '-h':

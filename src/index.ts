@@ -12,6 +12,7 @@ export type * from './desc.js';
 export { encodeModel, decodeModel, validateModel, dequantize } from './format.js';
 export { decodeImage, imageToInput, MAX_IMAGE_PIXELS, type RgbaImage } from './image.js';
 export { mobilenetV1, mobilenetV2, type BuildOptions } from './builders.js';
+export { exportOnnx, type ExportOnnxOptions } from './onnx/export.js';
 export type { WasmBuild } from './wasm.js';
 
 /** Where a model comes from: a file path or URL, the bytes of a `.mnw` file, or a ModelSource. */
