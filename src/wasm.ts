@@ -16,7 +16,7 @@ type Conv3x3 = (inp: number, H: number, W: number, Cin: number, w: number, N: nu
   outW: number, stride: number, padTop: number, padLeft: number, lo: number, hi: number, scratch: number) => void;
 type Bottleneck = (inp: number, H: number, W: number, Cin: number, ew: number, Cexp: number, elo: number, ehi: number,
   dw: number, stride: number, padTop: number, padLeft: number, dlo: number, dhi: number,
-  pw: number, Cout: number, plo: number, phi: number, residual: number,
+  pw: number, Cout: number, plo: number, phi: number, res: number,
   out: number, outH: number, outW: number, S: number, cap: number, scratch: number) => void;
 
 /** Kernel variants: x86 and ARM SIMD forms (same results, different speed) and the scalar twins. */
@@ -83,6 +83,8 @@ export function detectVariant(k: KernelExports): 'x86' | 'arm' {
 export interface KernelInstance {
   readonly build: WasmBuild;
   readonly exports: KernelExports;
+  /** The compiled module (threads instantiate it again on the same shared memory). */
+  readonly module: WebAssembly.Module;
   /** Size of the .wasm file this instance was compiled from. */
   readonly moduleBytes: number;
   /** Grows linear memory to at least `bytes`. Views over the old buffer are detached. */
@@ -95,16 +97,25 @@ const FILES: Record<WasmBuild, string> = {
   debug: 'mobilenet-debug.wasm',
 };
 
+/** The same kernels built for threads: memory imported and shared (asconfig *-threads targets). */
+const THREADED_FILES: Partial<Record<WasmBuild, string>> = {
+  simd: 'mobilenet-threads.wasm',
+  relaxed: 'mobilenet-relaxed-threads.wasm',
+};
+
+/** Pages the threaded builds declare as their maximum (2 GiB): shared memory needs one. */
+export const THREADED_MAX_PAGES = 32768;
+
 interface Compiled {
   module: WebAssembly.Module;
   size: number;
 }
 
-const compiled = new Map<WasmBuild, Promise<Compiled | null>>();
+const compiled = new Map<string, Promise<Compiled | null>>();
 
-/** Reads a build's bytes. Node reads the file next to the package; tests may inject bytes. */
-async function readBuild(build: WasmBuild): Promise<Uint8Array<ArrayBuffer>> {
-  const url = new URL(`../build/${FILES[build]}`, import.meta.url);
+/** Reads a wasm file of the build/ directory next to the package. */
+async function readBuild(file: string): Promise<Uint8Array<ArrayBuffer>> {
+  const url = new URL(`../build/${file}`, import.meta.url);
   if (url.protocol === 'file:') {
     const { readFile } = await import('node:fs/promises');
     try {
@@ -121,14 +132,16 @@ async function readBuild(build: WasmBuild): Promise<Uint8Array<ArrayBuffer>> {
 }
 
 /** Compiles a build once per process; null when this runtime cannot validate it. */
-function compile(build: WasmBuild): Promise<Compiled | null> {
-  let p = compiled.get(build);
+export function compile(build: WasmBuild, threaded = false): Promise<Compiled | null> {
+  const file = threaded ? THREADED_FILES[build] : FILES[build];
+  if (!file) throw new EnvironmentError(`the ${build} build has no threaded form; use threads: 1`);
+  let p = compiled.get(file);
   if (!p) {
-    p = readBuild(build).then((bytes) => {
+    p = readBuild(file).then((bytes) => {
       if (!WebAssembly.validate(bytes)) return null;
       return { module: new WebAssembly.Module(bytes), size: bytes.byteLength };
     });
-    compiled.set(build, p);
+    compiled.set(file, p);
   }
   return p;
 }
@@ -163,17 +176,18 @@ const PAGE = 65536;
  * its assertions, so it goes through @assemblyscript/loader, which turns an assertion's
  * abort() into a readable message with the kernel's file and line.
  */
-export async function instantiateKernels(build: WasmBuild): Promise<KernelInstance> {
-  const c = await compile(build);
+export async function instantiateKernels(build: WasmBuild, shared?: WebAssembly.Memory): Promise<KernelInstance> {
+  const c = await compile(build, shared !== undefined);
   if (!c) throw new EnvironmentError(`the ${build} wasm build does not validate in this runtime`);
   const exports =
     build === 'debug'
       ? (await instantiate<Record<string, unknown>>(c.module, {})).exports
-      : new WebAssembly.Instance(c.module, {}).exports;
+      : new WebAssembly.Instance(c.module, shared ? { env: { memory: shared } } : {}).exports;
   const k = exports as unknown as KernelExports;
   return {
     build,
     exports: k,
+    module: c.module,
     moduleBytes: c.size,
     ensureMemory(bytes: number): void {
       const have = k.memory.buffer.byteLength;
