@@ -1,11 +1,16 @@
 // A loaded model: one wasm instance, packed weights and the arena in its memory, and the plan's
-// steps bound to kernel functions with every argument resolved to a number.
+// steps bound to kernel functions with every argument resolved to a number. With threads, the
+// memory is shared and each compute thread gets its own list of bound calls.
 
 import type { ModelDesc, ModelSource } from './desc.js';
 import { DisposedError, ImageDecodeError, InputError, MobileNetWasmError, OutOfMemoryError } from './errors.js';
-import { buildPlan, type Plan } from './plan.js';
+import { buildPlan, type Arg, type Plan } from './plan.js';
 import { packWeights, stagingBytes } from './pack.js';
-import { chooseBuild, detectVariant, instantiateKernels, type KernelInstance, type KernelVariant, type WasmBuild } from './wasm.js';
+import {
+  chooseBuild, compile, detectVariant, instantiateKernels, THREADED_MAX_PAGES,
+  type KernelInstance, type KernelVariant, type WasmBuild,
+} from './wasm.js';
+import { ThreadPool, availableCores, threadsUnavailable } from './threads.js';
 import { decodeImage, imageToInput, type RgbaImage } from './image.js';
 
 export interface LoadOptions {
@@ -19,7 +24,26 @@ export interface LoadOptions {
   kernels?: KernelVariant | 'auto';
   /** Refuse models whose wasm memory (weights + arena) would exceed this many bytes. */
   maxMemoryBytes?: number;
+  /**
+   * Compute threads: default the available cores, at most 4; 1 runs on the calling thread.
+   * Results are bit-identical for every count. Where threads cannot run (no
+   * SharedArrayBuffer, a page without cross-origin isolation), the model runs on one thread
+   * and says why in `model.threads.reason`.
+   */
+  threads?: number;
 }
+
+export interface ThreadsReport {
+  /** Threads running the kernels (1: the calling thread). */
+  count: number;
+  /** Threads asked for (the default, or options.threads). */
+  requested: number;
+  /** Why count is below requested, when it is. */
+  reason?: string;
+}
+
+/** The default thread count: every core, at most this many. */
+export const MAX_DEFAULT_THREADS = 4;
 
 export interface MemoryReport {
   /** Bytes of the activation arena (all activations and scratch, by liveness). */
@@ -63,17 +87,43 @@ export class Model {
   /** Multiply-adds per run. */
   readonly macs: number;
   readonly desc: ModelDesc;
+  threads: ThreadsReport;
+
+  /**
+   * Resolves once the compute threads have started (at once for one thread). Until then runs
+   * execute every thread's share on the calling thread, with bit-identical results, so load()
+   * does not wait for threads to boot. Never rejects: a failure to start is reported in
+   * `threads` (count 1, with the reason) and runs stay on the calling thread.
+   */
+  readonly threadsReady: Promise<void>;
 
   private wasm: KernelInstance | null;
   private readonly calls: (() => void)[];
+  private pool: ThreadPool | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
   private readonly inputAt: number;
   private readonly inputLength: number;
   private readonly outputAt: number;
   private readonly outputLength: number;
 
   /** Use load() instead. */
-  constructor(src: ModelSource, plan: Plan, wasm: KernelInstance, base: number, kernels: KernelVariant) {
+  constructor(
+    src: ModelSource, plan: Plan, wasm: KernelInstance, layout: Layout, kernels: KernelVariant,
+    pool: Promise<ThreadPool> | null, threads: ThreadsReport,
+  ) {
     this.kernels = kernels;
+    this.threads = threads;
+    this.threadsReady = pool
+      ? pool.then(
+        (p) => {
+          if (this.disposed) p.dispose();
+          else this.pool = p;
+        },
+        (e: Error) => {
+          this.threads = { count: 1, requested: threads.requested, reason: e.message };
+        },
+      )
+      : Promise.resolve();
     this.desc = src.desc;
     const [n, h, w, c] = src.desc.inputShape;
     this.inputShape = [n, h, w, c];
@@ -82,17 +132,19 @@ export class Model {
     this.macs = plan.macs;
     this.build = wasm.build;
     this.wasm = wasm;
-    const weightsAt = base;
-    const arenaAt = align(weightsAt + plan.weightFloats * 4);
-    // The arena is not in use yet: it doubles as the staging area for packing.
-    packWeights(wasm.exports, plan.weightJobs, weightsAt, arenaAt);
-    const resolve = (a: Plan['steps'][number]['args'][number]): number =>
-      typeof a === 'number' ? a : 'buf' in a ? arenaAt + plan.buffers[a.buf].offset : weightsAt + a.wt * 4;
+    const { weightsAt, arenaAt } = layout;
     const k = wasm.exports;
-    this.calls = plan.steps.map((s) => {
-      const fn = k[s.kernel] as (...a: number[]) => void;
-      const args = s.args.map(resolve);
-      return () => fn(...args);
+    // Every thread's share of each step, in order: the whole step on this thread.
+    this.calls = [];
+    const shares = Array.from({ length: plan.threads }, (_, t) => threadCalls(plan, layout, t));
+    plan.steps.forEach((_, i) => {
+      for (const share of shares) {
+        const c = share[i];
+        if (!c) continue;
+        const fn = k[c.kernel as keyof typeof k] as (...a: number[]) => void;
+        const args = c.args;
+        this.calls.push(() => fn(...args));
+      }
     });
     this.inputAt = arenaAt + plan.buffers[plan.inputBuffer].offset;
     this.inputLength = plan.inputShape.reduce((a, b) => a * b, 1);
@@ -118,14 +170,38 @@ export class Model {
   /**
    * Runs the network on a preprocessed NHWC input (Float32Array of inputShape's size) and
    * returns a copy of the output. Rejects with InputError for a wrong type, length or a
-   * NaN/Infinity value, and with DisposedError after dispose().
+   * NaN/Infinity value, and with DisposedError after dispose(). Concurrent calls run one
+   * after another, in call order.
    */
-  async run(input: Float32Array): Promise<Float32Array> {
-    return this.runSync(input);
+  run(input: Float32Array): Promise<Float32Array> {
+    const result = this.queue.then(async () => {
+      if (!this.pool) return this.runSync(input);
+      const wasm = this.prepare(input);
+      await this.pool.run();
+      return this.output(wasm);
+    });
+    this.queue = result.catch(() => undefined);
+    return result;
   }
 
-  /** run() without the promise. */
+  /** run() without the promise; with threads, Node only (it blocks until the threads finish). */
   runSync(input: Float32Array): Float32Array {
+    const wasm = this.prepare(input);
+    if (this.pool) {
+      this.pool.runSync();
+      return this.output(wasm);
+    }
+    try {
+      for (const call of this.calls) call();
+    } catch (e) {
+      // Validation makes this unreachable; if it happens it is a bug, reported as such.
+      throw new MobileNetWasmError(`internal error in a wasm kernel: ${(e as Error).message}`);
+    }
+    return this.output(wasm);
+  }
+
+  /** Validates the input and writes it into the arena. */
+  private prepare(input: Float32Array): KernelInstance {
     const wasm = this.live();
     if (!(input instanceof Float32Array)) {
       throw new InputError(`input must be a Float32Array, got ${describe(input)}`);
@@ -140,15 +216,12 @@ export class Model {
         throw new InputError(`input[${i}] is ${input[i]}: inputs must be finite numbers`);
       }
     }
-    const buffer = wasm.exports.memory.buffer;
-    new Float32Array(buffer, this.inputAt, this.inputLength).set(input);
-    try {
-      for (const call of this.calls) call();
-    } catch (e) {
-      // Validation makes this unreachable; if it happens it is a bug, reported as such.
-      throw new MobileNetWasmError(`internal error in a wasm kernel: ${(e as Error).message}`);
-    }
-    return new Float32Array(buffer, this.outputAt, this.outputLength).slice();
+    new Float32Array(wasm.exports.memory.buffer, this.inputAt, this.inputLength).set(input);
+    return wasm;
+  }
+
+  private output(wasm: KernelInstance): Float32Array {
+    return new Float32Array(wasm.exports.memory.buffer, this.outputAt, this.outputLength).slice();
   }
 
   /**
@@ -162,17 +235,18 @@ export class Model {
     const pre = this.desc.preprocess;
     if (!pre) throw new InputError('this model has no preprocessing description; use run() with prepared input');
     const rgba =
-      typeof image === 'string' ? decodeImage(await readImageFile(image))
-      : image instanceof Uint8Array ? decodeImage(image)
+      typeof image === 'string' ? await decodeImage(await readImageFile(image))
+      : image instanceof Uint8Array ? await decodeImage(image)
       : image;
     const [, h, w] = this.inputShape;
     const probs = this.runSync(imageToInput(rgba, h, w, pre));
     return topClasses(probs, this.labels, topK);
   }
 
-  /** Frees the wasm instance and its memory. Idempotent. */
+  /** Frees the wasm instance and its memory and stops the threads. Idempotent. */
   dispose(): void {
     this.wasm = null;
+    this.pool?.dispose();
   }
 }
 
@@ -200,21 +274,75 @@ export function topClasses(probs: Float32Array, labels: readonly string[], k: nu
     .map(({ label, probability }) => ({ label, probability }));
 }
 
-/** Plans a model and places it in a fresh wasm instance. */
+/** Where the weights and the arena start in linear memory. */
+interface Layout {
+  weightsAt: number;
+  arenaAt: number;
+}
+
+/** Thread t's call for every step, with buffers and weights resolved to addresses. */
+function threadCalls(plan: Plan, layout: Layout, t: number): ({ kernel: string; args: number[] } | null)[] {
+  const resolve = (a: Arg): number =>
+    typeof a === 'number' ? a
+    : 'buf' in a ? layout.arenaAt + plan.buffers[a.buf].offset + (a.off ?? 0)
+    : layout.weightsAt + a.wt * 4;
+  return plan.steps.map((s) => {
+    const part = s.parts[t];
+    return part ? { kernel: s.kernel, args: part.map(resolve) } : null;
+  });
+}
+
+/** The thread count to use and, when it is below the request, why. */
+async function chooseThreads(options: LoadOptions, build: WasmBuild): Promise<ThreadsReport> {
+  const requested = options.threads ?? Math.min(MAX_DEFAULT_THREADS, await availableCores());
+  if (!Number.isInteger(requested) || requested < 1 || requested > 64) {
+    throw new InputError(`threads must be an integer from 1 to 64, got ${requested}`);
+  }
+  if (requested === 1) return { count: 1, requested };
+  const why = threadsUnavailable() ?? (build === 'debug' ? 'the debug build has no threaded form' : null);
+  if (why) return { count: 1, requested, reason: why };
+  if (!(await compile(build, true))) return { count: 1, requested, reason: `the threaded ${build} build does not validate here` };
+  return { count: requested, requested };
+}
+
+/** Plans a model and places it in a fresh wasm instance (shared memory and threads if asked). */
 export async function createModel(src: ModelSource, options: LoadOptions = {}): Promise<Model> {
   const build = await chooseBuild(options.build ?? 'auto');
-  const wasm = await instantiateKernels(build);
+  const threads = await chooseThreads(options, build);
+  const T = threads.count;
+  // A first look at the module for its static data size and the CPU probe.
+  const probe = await instantiateKernels(build);
   const asked = options.kernels ?? 'auto';
-  const kernels = asked === 'auto' ? detectVariant(wasm.exports) : asked;
-  const plan = buildPlan(src, kernels);
-  const base = align(wasm.exports.heap_base());
+  const kernels = asked === 'auto' ? detectVariant(probe.exports) : asked;
+  const plan = buildPlan(src, kernels, T);
+  const weightsAt = align(probe.exports.heap_base());
   const weightBytes = plan.weightFloats * 4;
-  const total = align(base + weightBytes) + Math.max(plan.arenaBytes, stagingBytes(plan.weightJobs));
+  const arenaAt = align(weightsAt + weightBytes);
+  const total = arenaAt + Math.max(plan.arenaBytes, stagingBytes(plan.weightJobs));
   if (options.maxMemoryBytes !== undefined && total > options.maxMemoryBytes) {
     throw new OutOfMemoryError(
       `this model needs ${total} bytes of wasm memory (weights ${weightBytes}, arena ${plan.arenaBytes}); maxMemoryBytes is ${options.maxMemoryBytes}`,
     );
   }
+  const layout = { weightsAt, arenaAt };
+  let wasm = probe;
+  if (T > 1) {
+    const pages = Math.ceil(total / 65536);
+    if (pages > THREADED_MAX_PAGES) throw new OutOfMemoryError(`this model needs ${total} bytes; threaded builds are limited to ${THREADED_MAX_PAGES * 65536}`);
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ initial: pages, maximum: THREADED_MAX_PAGES, shared: true });
+    } catch (e) {
+      throw new OutOfMemoryError(`could not allocate ${total} bytes of shared wasm memory: ${(e as Error).message}`);
+    }
+    wasm = await instantiateKernels(build, memory);
+  }
   wasm.ensureMemory(total);
-  return new Model(src, plan, wasm, base, kernels);
+  // The arena is not in use yet: it doubles as the staging area for packing.
+  packWeights(wasm.exports, plan.weightJobs, weightsAt, arenaAt);
+  // Threads boot in the background (tens to hundreds of ms); the model is usable at once.
+  const pool = T > 1
+    ? ThreadPool.start(wasm.module, wasm.exports.memory, Array.from({ length: T }, (_, t) => threadCalls(plan, layout, t)))
+    : null;
+  return new Model(src, plan, wasm, layout, kernels, pool, threads);
 }

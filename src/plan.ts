@@ -13,8 +13,11 @@ import { UnsupportedModelError } from './errors.js';
 import { foldFactors, gemmPackedFloats, type FoldFactors } from './pack.js';
 import { variantName, type KernelExports, type KernelVariant } from './wasm.js';
 
-/** A kernel argument: a constant, a buffer of the arena, or an offset into the packed weights. */
-export type Arg = number | { buf: number } | { wt: number };
+/**
+ * A kernel argument: a constant, a buffer of the arena (plus a byte offset into it), or a float
+ * offset into the packed weights.
+ */
+export type Arg = number | { buf: number; off?: number } | { wt: number };
 
 type KernelName = {
   [K in keyof KernelExports]: KernelExports[K] extends (...a: number[]) => void ? K : never;
@@ -24,7 +27,12 @@ export interface PlanStep {
   /** Layers this step computes, for reports and errors. */
   layers: string[];
   kernel: KernelName;
-  args: Arg[];
+  /**
+   * The call's arguments for each thread (index = thread), null where a thread has no share.
+   * Each output element is computed by exactly one thread, by the same kernel, so results are
+   * bit-identical for every thread count.
+   */
+  parts: (Arg[] | null)[];
   /** Multiply-adds this step performs. */
   macs: number;
 }
@@ -64,6 +72,28 @@ export interface Plan {
   inputShape: number[];
   outputShape: number[];
   macs: number;
+  threads: number;
+}
+
+/**
+ * How a step divides among threads: into ranges of `rows` (output rows, or pixels for a GEMM),
+ * boundaries on multiples of `grain`. `args` builds one thread's call for rows [r0, r1) with
+ * that thread's own scratch buffer.
+ */
+interface Split {
+  rows: number;
+  grain: number;
+  scratchFloats: number;
+  args: (r0: number, r1: number, scratch: { buf: number }) => Arg[];
+}
+
+/** Steps too small to be worth splitting run on thread 0 alone. */
+const whole = (args: Arg[]): Split => ({ rows: 1, grain: 1, scratchFloats: 0, args: () => args });
+
+/** [r0, r1) of part t of T over n rows, boundaries rounded to the grain. */
+function range(t: number, T: number, n: number, grain: number): [number, number] {
+  const at = (i: number): number => (i >= T ? n : Math.min(n, Math.round((i * n) / T / grain) * grain));
+  return [at(t), at(t + 1)];
 }
 
 const ALIGN = 64;
@@ -91,7 +121,7 @@ class Planner {
   weightFloats = 0;
   private readonly shapes: Map<string, number[]>;
   private readonly tensors: Map<string, Float32Array>;
-  constructor(readonly src: ModelSource, readonly variant: KernelVariant) {
+  constructor(readonly src: ModelSource, readonly variant: KernelVariant, readonly threads: number) {
     this.shapes = inferShapes(src.desc);
     this.tensors = new Map();
     this.stored = new Map(src.tensors.map((t) => [t.name, t]));
@@ -156,17 +186,31 @@ class Planner {
     return { wt: at };
   }
 
-  /** Appends a step and extends the lifetime of every buffer it touches to it. */
-  push(layers: string[], kernel: KernelName, args: Arg[], macs: number): void {
+  /**
+   * Appends a step, split among the threads, and extends the lifetime of every buffer it
+   * touches to it. Each thread with a share gets its own scratch.
+   */
+  push(layers: string[], kernel: KernelName, macs: number, split: Split): void {
     const index = this.steps.length;
-    for (const a of args) {
-      if (typeof a === 'object' && 'buf' in a) {
-        const b = this.buffers[a.buf];
-        b.first = Math.min(b.first, index);
-        b.last = Math.max(b.last, index);
+    const parts: (Arg[] | null)[] = [];
+    for (let t = 0; t < this.threads; t++) {
+      const [r0, r1] = range(t, this.threads, split.rows, split.grain);
+      if (r1 <= r0) {
+        parts.push(null);
+        continue;
       }
+      const scratch = split.scratchFloats > 0 ? this.scratch(`${layers[0]}#${t}`, split.scratchFloats) : { buf: -1 };
+      const args = split.args(r0, r1, scratch);
+      for (const a of args) {
+        if (typeof a === 'object' && 'buf' in a) {
+          const b = this.buffers[a.buf];
+          b.first = Math.min(b.first, index);
+          b.last = Math.max(b.last, index);
+        }
+      }
+      parts.push(args);
     }
-    this.steps.push({ layers, kernel, args, macs });
+    this.steps.push({ layers, kernel, parts, macs });
   }
 
   fold(layer: Conv2DLayer | DepthwiseLayer): FoldFactors {
@@ -186,8 +230,8 @@ const is3x3dw = (l: LayerDesc | undefined): l is DepthwiseLayer =>
   l !== undefined && l.op === 'depthwise' && l.kernel[0] === 3 && l.kernel[1] === 3;
 
 /** Builds the plan. Throws UnsupportedModelError for layers no kernel implements. */
-export function buildPlan(src: ModelSource, variant: KernelVariant = 'x86'): Plan {
-  const p = new Planner(src, variant);
+export function buildPlan(src: ModelSource, variant: KernelVariant = 'x86', threads = 1): Plan {
+  const p = new Planner(src, variant, threads);
   const { desc } = src;
   const layers = desc.layers;
   const consumers = new Map<string, LayerDesc[]>();
@@ -235,6 +279,7 @@ export function buildPlan(src: ModelSource, variant: KernelVariant = 'x86'): Pla
     inputShape: p.shape(desc.input),
     outputShape: p.shape(desc.output),
     macs: p.steps.reduce((a, s) => a + s.macs, 0),
+    threads,
   };
 }
 
@@ -279,14 +324,19 @@ function addBlock(
   const inp = p.act(blockIn);
   const out = p.act(output);
   const { S, cap } = stripShape(H, outH, outW, dw.stride);
-  const scratch = p.scratch(dw.name, (expand ? cap * W * Cexp : 0) + W * Cexp + S * outW * Cexp);
   const macs = (expand ? H * W * Cin * Cexp : 0) + outH * outW * Cexp * 9 + outH * outW * Cexp * Cout;
-  p.push(names, p.kernel('ibottleneck3x3_nhwc_f32'), [
-    inp, H, W, Cin, ew, Cexp, eRange[0], eRange[1],
-    dwW, dw.stride, top, left, dlo, dhi,
-    pw, Cout, plo, phi, residual ? inp : 0,
-    out, outH, outW, S, cap, scratch,
-  ], macs);
+  const outRow = outW * Cout * 4;
+  p.push(names, p.kernel('ibottleneck3x3_nhwc_f32'), macs, {
+    rows: outH,
+    grain: 1,
+    scratchFloats: (expand ? cap * W * Cexp : 0) + W * Cexp + S * outW * Cexp,
+    args: (r0, r1, scratch) => [
+      inp, H, W, Cin, ew, Cexp, eRange[0], eRange[1],
+      dwW, dw.stride, top - r0 * dw.stride, left, dlo, dhi,
+      pw, Cout, plo, phi, residual ? { ...inp, off: r0 * outRow } : 0,
+      { ...out, off: r0 * outRow }, r1 - r0, outW, S, cap, scratch,
+    ],
+  });
 }
 
 /** Pixels the project GEMM should see per call: enough for its 4-row tiles to dominate. */
@@ -317,29 +367,40 @@ function addSingle(p: Planner, layer: LayerDesc): void {
       const [lo, hi] = clampRange(layer.activation);
       const inp = p.act(layer.input);
       const out = p.act(layer.name);
-      p.push([layer.name], p.kernel('dwconv3x3_nhwc_f32'), [
-        inp, H, W, C, w, out, outH, outW, layer.stride, top, left, lo, hi, p.scratch(layer.name, W * C),
-      ], outH * outW * C * 9);
+      const s = layer.stride;
+      p.push([layer.name], p.kernel('dwconv3x3_nhwc_f32'), outH * outW * C * 9, {
+        rows: outH,
+        grain: 1,
+        scratchFloats: W * C,
+        args: (r0, r1, scratch) => [
+          inp, H, W, C, w, { ...out, off: r0 * outW * C * 4 }, r1 - r0, outW, s, top - r0 * s, left, lo, hi, scratch,
+        ],
+      });
       return;
     }
     case 'add': {
       const n = product(p.shape(layer.name));
       const [a, b] = layer.inputs;
-      p.push([layer.name], p.simple('add_f32', 'add_f32_scalar'), [p.act(a), p.act(b), n, p.act(layer.name)], 0);
+      const [ba, bb, bo] = [p.act(a), p.act(b), p.act(layer.name)];
+      p.push([layer.name], p.simple('add_f32', 'add_f32_scalar'), 0, {
+        rows: n,
+        grain: 16,
+        scratchFloats: 0,
+        args: (r0, r1) => [{ ...ba, off: r0 * 4 }, { ...bb, off: r0 * 4 }, r1 - r0, { ...bo, off: r0 * 4 }],
+      });
       return;
     }
     case 'globalAvgPool': {
       const [, H, W, C] = p.shape(layer.input);
-      p.push([layer.name], p.simple('global_avgpool_nhwc_f32', 'global_avgpool_nhwc_f32_scalar'), [
-        p.act(layer.input), H * W, C, p.act(layer.name),
-      ], 0);
+      p.push([layer.name], p.simple('global_avgpool_nhwc_f32', 'global_avgpool_nhwc_f32_scalar'), 0,
+        whole([p.act(layer.input), H * W, C, p.act(layer.name)]));
       return;
     }
     case 'dense':
       return addDense(p, layer);
     case 'softmax': {
       const n = product(p.shape(layer.name));
-      p.push([layer.name], 'softmax_f32', [p.act(layer.input), n, p.act(layer.name)], 0);
+      p.push([layer.name], 'softmax_f32', 0, whole([p.act(layer.input), n, p.act(layer.name)]));
       return;
     }
   }
@@ -357,28 +418,37 @@ function addConv(p: Planner, layer: Conv2DLayer): void {
       throw new UnsupportedModelError(`${layer.name}: 1x1 convolutions must have stride 1 and no padding`);
     }
     const w = p.weights('gemm', layer.weights, Cin, N, f);
-    p.push([layer.name], p.kernel('gemm'), [
-      H * W, Cin, N, p.act(layer.input), w, p.act(layer.name), lo, hi, 0,
-    ], H * W * Cin * N);
+    const [inp, out] = [p.act(layer.input), p.act(layer.name)];
+    p.push([layer.name], p.kernel('gemm'), H * W * Cin * N, {
+      rows: H * W,
+      grain: 4, // whole 4-row register tiles per thread
+      scratchFloats: 0,
+      args: (r0, r1) => [r1 - r0, Cin, N, { ...inp, off: r0 * Cin * 4 }, w, { ...out, off: r0 * N * 4 }, lo, hi, 0],
+    });
     return;
   }
   if (layer.kernel[0] !== 3 || layer.kernel[1] !== 3) {
     throw new UnsupportedModelError(`${layer.name}: only 1x1 and 3x3 convolutions are supported`);
   }
   const w = p.weights('gemm', layer.weights, 9 * Cin, N, f);
-  p.push([layer.name], p.kernel('conv3x3_nhwc_f32'), [
-    p.act(layer.input), H, W, Cin, w, N, p.act(layer.name), outH, outW, layer.stride, top, left, lo, hi,
-    p.scratch(layer.name, outW * 9 * Cin),
-  ], outH * outW * 9 * Cin * N);
+  const [inp, out] = [p.act(layer.input), p.act(layer.name)];
+  const s = layer.stride;
+  p.push([layer.name], p.kernel('conv3x3_nhwc_f32'), outH * outW * 9 * Cin * N, {
+    rows: outH,
+    grain: 1,
+    scratchFloats: outW * 9 * Cin,
+    args: (r0, r1, scratch) => [
+      inp, H, W, Cin, w, N, { ...out, off: r0 * outW * N * 4 }, r1 - r0, outW, s, top - r0 * s, left, lo, hi, scratch,
+    ],
+  });
 }
 
 function addDense(p: Planner, layer: DenseLayer): void {
   const fold = foldFactors(layer.bias ? p.get(layer.bias) : undefined, layer.outFeatures, undefined, p.get);
   const [lo, hi] = clampRange(layer.activation);
   const packed = p.weights('gemm', layer.weights, layer.inFeatures, layer.outFeatures, fold);
-  p.push([layer.name], p.kernel('gemm'), [
-    1, layer.inFeatures, layer.outFeatures, p.act(layer.input), packed, p.act(layer.name), lo, hi, 0,
-  ], layer.inFeatures * layer.outFeatures);
+  p.push([layer.name], p.kernel('gemm'), layer.inFeatures * layer.outFeatures,
+    whole([1, layer.inFeatures, layer.outFeatures, p.act(layer.input), packed, p.act(layer.name), lo, hi, 0]));
 }
 
 /**

@@ -1,0 +1,55 @@
+// What the main thread and the compute threads share: the control block layout, the start
+// message and the barrier. Kept apart so the worker script imports nothing else.
+
+/** Int32 slots of the control block (a SharedArrayBuffer of its own, not wasm memory). */
+export const CTL = {
+  /** Run counter: the main thread increments it to start a run; -1 stops the threads. */
+  GEN: 0,
+  /** Threads that reached the current barrier. */
+  COUNT: 1,
+  /** Barrier generation: bumped by the last thread to arrive, which releases the others. */
+  PHASE: 2,
+  /** The run counter of the last finished run. */
+  DONE: 3,
+  /** Set to 1 when a kernel threw in some thread (a bug: inputs are validated before runs). */
+  ERROR: 4,
+} as const;
+
+export const CONTROL_BYTES = 64;
+
+/** One thread's share of one step: an exported kernel and its resolved arguments. */
+export interface ThreadCall {
+  kernel: string;
+  args: number[];
+}
+
+export interface ThreadInit {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  control: SharedArrayBuffer;
+  /** This thread's call per plan step (null: no share in that step). */
+  steps: (ThreadCall | null)[];
+  threads: number;
+  index: number;
+}
+
+/** Spin iterations before sleeping at a barrier: steps are short, a futex wake costs more. */
+const SPINS = 4000;
+
+/**
+ * Waits until all `n` threads reach this point. Sense by generation: each arrival reads the
+ * phase first, the last one resets the count and bumps the phase. Only ever called in workers.
+ */
+export function barrier(ctl: Int32Array, n: number): void {
+  const phase = Atomics.load(ctl, CTL.PHASE);
+  if (Atomics.add(ctl, CTL.COUNT, 1) === n - 1) {
+    Atomics.store(ctl, CTL.COUNT, 0);
+    Atomics.add(ctl, CTL.PHASE, 1);
+    Atomics.notify(ctl, CTL.PHASE);
+    return;
+  }
+  for (let i = 0; i < SPINS; i++) {
+    if (Atomics.load(ctl, CTL.PHASE) !== phase) return;
+  }
+  while (Atomics.load(ctl, CTL.PHASE) === phase) Atomics.wait(ctl, CTL.PHASE, phase);
+}

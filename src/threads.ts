@@ -1,0 +1,194 @@
+// The main thread's side of multi-threaded runs: start the compute threads (worker_threads in
+// Node, Web Workers in browsers) on the model's shared memory, start runs, wait for their end.
+// The main thread computes nothing itself, so it never blocks a browser page; in Node,
+// runSync() may block on Atomics.wait, which Node allows on its main thread.
+
+import { CONTROL_BYTES, CTL, type ThreadCall, type ThreadInit } from './threads-shared.js';
+import { EnvironmentError, MobileNetWasmError } from './errors.js';
+
+interface AnyWorker {
+  postMessage(m: unknown): void;
+  terminate(): unknown;
+  /** Node only: whether the worker keeps the process alive. */
+  ref?(): void;
+  unref?(): void;
+}
+
+type Listener = (m: { ready?: boolean; done?: number }) => void;
+/** Called when a worker dies: a script error, or an exit before it said it was ready. */
+type Failure = (why: string) => void;
+
+const isNode = (): boolean =>
+  Boolean((globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node);
+
+/** Why threads cannot run here, or null when they can. */
+export function threadsUnavailable(): string | null {
+  if (typeof SharedArrayBuffer === 'undefined') {
+    return 'SharedArrayBuffer is not available (a browser page needs cross-origin isolation: COOP/COEP headers)';
+  }
+  const g = globalThis as { crossOriginIsolated?: boolean; Worker?: unknown };
+  if (!isNode() && g.crossOriginIsolated === false) {
+    return 'the page is not cross-origin isolated, so wasm memory cannot be shared with workers';
+  }
+  if (!isNode() && typeof g.Worker === 'undefined') return 'Web Workers are not available here';
+  return null;
+}
+
+/** Cores this runtime reports (Node: os.availableParallelism; browsers: navigator.hardwareConcurrency). */
+export async function availableCores(): Promise<number> {
+  if (isNode()) {
+    const os = await import('node:os');
+    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  }
+  const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
+  return n && n > 0 ? n : 1;
+}
+
+/** The worker script: next to this module in dist/ (tests run src/*.ts, whose worker is built). */
+function workerUrl(): URL {
+  const here = import.meta.url;
+  return here.endsWith('.ts') ? new URL('../dist/worker.js', here) : new URL('./worker.js', here);
+}
+
+async function spawn(onMessage: Listener, onFailure: Failure): Promise<AnyWorker> {
+  const url = workerUrl();
+  if (isNode()) {
+    const { Worker } = await import('node:worker_threads');
+    // Workers inherit the process's node flags; --input-type (node -e scripts) is invalid there.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const w = new Worker(url, { execArgv });
+    w.on('message', onMessage);
+    w.on('error', (e) => onFailure(e.message));
+    w.on('exit', (code) => onFailure(`the worker exited (code ${code})`));
+    return w;
+  }
+  type WebWorker = AnyWorker & { onmessage: unknown; onerror: unknown };
+  const W = (globalThis as unknown as { Worker: new (u: URL, o: { type: 'module' }) => WebWorker }).Worker;
+  const w = new W(url, { type: 'module' });
+  w.onmessage = (e: { data: Parameters<Listener>[0] }) => onMessage(e.data);
+  w.onerror = (e: { message?: string }) => onFailure(e.message ?? 'the worker script failed');
+  return w;
+}
+
+export class ThreadPool {
+  private readonly ctl: Int32Array;
+  private gen = 0;
+  private pending: { gen: number; resolve: () => void } | null = null;
+
+  private constructor(
+    private readonly workers: AnyWorker[],
+    control: SharedArrayBuffer,
+  ) {
+    this.ctl = new Int32Array(control);
+  }
+
+  /** Starts `steps.length` threads; steps[t] is thread t's call list. Resolves once all are ready. */
+  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, steps: (ThreadCall | null)[][]): Promise<ThreadPool> {
+    const control = new SharedArrayBuffer(CONTROL_BYTES);
+    const workers: AnyWorker[] = [];
+    let pool: ThreadPool | null = null;
+    const ready: Promise<void>[] = [];
+    try {
+      for (let t = 0; t < steps.length; t++) {
+        let markReady!: () => void;
+        let fail!: (e: Error) => void;
+        ready.push(new Promise<void>((resolve, reject) => ((markReady = resolve), (fail = reject))));
+        const w = await spawn(
+          (m) => {
+            if (m.ready) markReady();
+            else if (m.done !== undefined) pool?.finished(m.done);
+          },
+          (why) => {
+            fail(new Error(why)); // before ready: load() rejects; after: no effect
+            pool?.failed(why);
+          },
+        );
+        workers.push(w);
+        const init: ThreadInit = { module, memory, control, steps: steps[t], threads: steps.length, index: t };
+        w.postMessage(init);
+      }
+      await Promise.all(ready);
+      // Idle threads sleep in Atomics.wait: they must not keep a Node process alive. Runs
+      // hold a reference while they wait for the end message (see run()).
+      for (const w of workers) w.unref?.();
+    } catch (e) {
+      for (const w of workers) void w.terminate();
+      throw new EnvironmentError(`could not start compute threads: ${(e as Error).message}`);
+    }
+    pool = new ThreadPool(workers, control);
+    return pool;
+  }
+
+  private broken: string | null = null;
+
+  /** A thread died after start: the pending run and every later one reject. */
+  private failed(why: string): void {
+    if (this.disposed) return;
+    this.broken = why;
+    Atomics.store(this.ctl, CTL.ERROR, 1);
+    this.finished(Number.MAX_SAFE_INTEGER);
+  }
+
+  private disposed = false;
+
+  private finished(gen: number): void {
+    if (this.pending && gen >= this.pending.gen) {
+      const { resolve } = this.pending;
+      this.pending = null;
+      resolve();
+    }
+  }
+
+  private start(): number {
+    if (this.broken) throw new MobileNetWasmError(`a compute thread stopped: ${this.broken}`);
+    Atomics.store(this.ctl, CTL.ERROR, 0);
+    this.gen = this.gen + 1;
+    Atomics.store(this.ctl, CTL.GEN, this.gen);
+    Atomics.notify(this.ctl, CTL.GEN);
+    return this.gen;
+  }
+
+  private check(): void {
+    if (this.broken) throw new MobileNetWasmError(`a compute thread stopped: ${this.broken}`);
+    if (Atomics.load(this.ctl, CTL.ERROR) !== 0) {
+      throw new MobileNetWasmError('internal error: a wasm kernel failed in a compute thread');
+    }
+  }
+
+  /** One run on all threads; resolves when the last step is done. Callers serialise runs. */
+  async run(): Promise<void> {
+    const reporter = this.workers[0];
+    reporter.ref?.();
+    try {
+      const gen = this.start();
+      await new Promise<void>((resolve) => {
+        if (Atomics.load(this.ctl, CTL.DONE) >= gen) resolve();
+        else this.pending = { gen, resolve };
+      });
+    } finally {
+      reporter.unref?.();
+    }
+    this.check();
+  }
+
+  /** One run, blocking until done (Node's main thread may block; a browser page may not). */
+  runSync(): void {
+    if (!isNode()) throw new EnvironmentError('runSync() with threads is only possible in Node; use run()');
+    const gen = this.start();
+    for (;;) {
+      const done = Atomics.load(this.ctl, CTL.DONE);
+      if (done >= gen) break;
+      // Wake now and then to notice a thread that died without finishing.
+      Atomics.wait(this.ctl, CTL.DONE, done, 1000);
+      if (this.broken) break;
+    }
+    this.check();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    Atomics.store(this.ctl, CTL.GEN, -1);
+    Atomics.notify(this.ctl, CTL.GEN);
+    for (const w of this.workers) void w.terminate();
+  }
+}

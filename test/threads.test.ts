@@ -1,0 +1,108 @@
+// Threads: results bit-identical to one thread for 1-4 threads (each output element is computed
+// by exactly one thread, by the same kernel), runs queue in order, dispose() stops the threads
+// and a Node process exits by itself, and the fallback to one thread says why.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { load, mobilenetV1, InputError, type Model } from '../src/index.js';
+import { mulberry32 } from './helpers/wasm.js';
+
+const input = (n: number, seed: number): Float32Array => {
+  const r = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => r());
+};
+const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+describe.each([
+  { name: 'bundled nsfwjs MobileNetV2', source: () => undefined, n: 224 * 224 * 3 },
+  { name: 'MobileNetV1 1.0 128 (random weights)', source: () => mobilenetV1({ alpha: 1, inputSize: 128, seed: 2 }), n: 128 * 128 * 3 },
+])('$name', ({ source, n }) => {
+  const x = input(n, 7);
+  let one: Float32Array;
+  beforeAll(async () => {
+    const m = await load(source(), { threads: 1 });
+    one = await m.run(x);
+    m.dispose();
+  });
+  it.each([2, 3, 4])('%i threads give bit-identical results (run and runSync)', async (threads) => {
+    const m = await load(source(), { threads });
+    expect(bits(await m.run(x))).toEqual(bits(one)); // possibly before the threads are up
+    await m.threadsReady;
+    expect(m.threads).toEqual({ count: threads, requested: threads });
+    expect(bits(await m.run(x))).toEqual(bits(one));
+    expect(bits(m.runSync(x))).toEqual(bits(one));
+    m.dispose();
+  });
+});
+
+describe('threaded model behaviour', () => {
+  let m: Model;
+  afterAll(() => m?.dispose());
+  it('concurrent run() calls queue in call order and all resolve correctly', async () => {
+    m = await load(undefined, { threads: 2 });
+    await m.threadsReady;
+    const xs = [1, 2, 3, 4, 5].map((s) => input(224 * 224 * 3, s));
+    const want = [];
+    for (const x of xs) want.push(bits(m.runSync(x)).slice());
+    const got = await Promise.all(xs.map((x) => m.run(x)));
+    got.forEach((g, i) => expect(bits(g)).toEqual(want[i]));
+  });
+  it('a bad input in the queue rejects alone; the others still resolve', async () => {
+    const x = input(224 * 224 * 3, 1);
+    const [a, b, c] = await Promise.allSettled([m.run(x), m.run(new Float32Array(3)), m.run(x)]);
+    expect(a.status).toBe('fulfilled');
+    expect(b.status === 'rejected' && b.reason instanceof InputError).toBe(true);
+    expect(c.status).toBe('fulfilled');
+  });
+  it('dispose() while the threads are still starting stops them', async () => {
+    const d = await load(undefined, { threads: 2 });
+    d.dispose();
+    await d.threadsReady;
+    expect(d.disposed).toBe(true);
+  });
+  it('rejects a bad thread count', async () => {
+    await expect(load(undefined, { threads: 0 })).rejects.toBeInstanceOf(InputError);
+    await expect(load(undefined, { threads: 1.5 })).rejects.toBeInstanceOf(InputError);
+  });
+});
+
+describe('processes', () => {
+  const node = (args: string[], code: string) =>
+    spawnSync(process.execPath, [...args, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+
+  it('a Node script that loads a 2-thread model, runs it and disposes it exits on its own', () => {
+    const r = node([], `
+      import { load } from './dist/index.js';
+      const m = await load(undefined, { threads: 2 });
+      await m.threadsReady;
+      const p = await m.classify('samples/cat-photo.jpg');
+      m.dispose();
+      console.log(m.threads.count, p[0].label);`);
+    expect(r.error).toBeUndefined(); // not killed by the timeout
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe('2 Neutral');
+  });
+  it('even without dispose(), idle threads do not keep the process alive', () => {
+    const r = node([], `
+      import { load } from './dist/index.js';
+      const m = await load(undefined, { threads: 2 });
+      await m.threadsReady;
+      await m.run(new Float32Array(224 * 224 * 3));
+      console.log('ran');`);
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe(0);
+  });
+  it('without SharedArrayBuffer it falls back to one thread and says why', () => {
+    const r = node(['--no-harmony-sharedarraybuffer'], `
+      import { load } from './dist/index.js';
+      const m = await load(undefined, { threads: 2 });
+      console.log(JSON.stringify(m.threads));
+      console.log((await m.classify('samples/cat-photo.jpg'))[0].label);`);
+    expect(r.status).toBe(0);
+    const [report, label] = r.stdout.trim().split('\n');
+    const t = JSON.parse(report) as { count: number; requested: number; reason: string };
+    expect(t.count).toBe(1);
+    expect(t.requested).toBe(2);
+    expect(t.reason).toMatch(/SharedArrayBuffer/);
+    expect(label).toBe('Neutral');
+  });
+});
