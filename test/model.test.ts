@@ -43,7 +43,9 @@ describe('bundled nsfwjs MobileNetV2 vs TF.js layers model (original nsfwjs file
   let model: Model;
   let layers: { predict(x: unknown): { dataSync(): Float32Array; dispose(): void } };
   beforeAll(async () => {
-    model = await load();
+    // One thread: the arena budget below is for the activations of a single-thread run (each
+    // extra thread adds its own row-window scratch); threads.test.ts shows results are the same.
+    model = await load(undefined, { threads: 1 });
     layers = (await loadNsfwjsLayersModel(tf, tfl)) as typeof layers;
   });
   const reference = (x: Float32Array): Float32Array =>
@@ -68,7 +70,7 @@ describe('bundled nsfwjs MobileNetV2 vs TF.js layers model (original nsfwjs file
 
   it.each(['samples/cat-photo.jpg', 'samples/rocket-photo.jpg', 'samples/beach-trip-drawing.png'])(
     '%s is classified as TF.js classifies it', async (file) => {
-      const img = decodeImage(new Uint8Array(readFileSync(file)));
+      const img = await decodeImage(new Uint8Array(readFileSync(file)));
       // The reference preprocesses with TF.js itself, as nsfwjs does: bilinear, alignCorners, / 255.
       const theirs = tf.tidy(() => {
         const rgba = tf.tensor3d(Int32Array.from(img.data), [img.height, img.width, 4], 'int32');
