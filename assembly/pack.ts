@@ -54,18 +54,20 @@ export function pack_gemm_u8(
 @inline function packDw(
   src: usize, quantized: bool, qscale: f64, qmin: f64, C: i32, colScale: usize, bias: usize, dst: usize,
 ): void {
+  const G = (C + 3) >> 2;
+  memory.fill(dst, 0, <usize>G * 160);
   memory.copy(dst, bias, <usize>C << 2);
-  const taps = dst + (<usize>C << 2);
+  const taps = dst + (<usize>G << 4);
   for (let t = 0; t < 9; t++) {
     for (let c = 0; c < C; c++) {
-      const i = <usize>t * C + c;
-      const w = weightAt(src, i, quantized, qscale, qmin);
-      store<f32>(taps + (i << 2), <f32>(<f64>w * load<f64>(colScale + (<usize>c << 3))));
+      const w = weightAt(src, <usize>t * C + c, quantized, qscale, qmin);
+      const at = taps + <usize>(c >> 2) * 144 + <usize>t * 16 + (<usize>(c & 3) << 2);
+      store<f32>(at, <f32>(<f64>w * load<f64>(colScale + (<usize>c << 3))));
     }
   }
 }
 
-/** 3x3 depthwise f32 weights ([3][3][C]) -> [C biases][9 taps x C]. */
+/** 3x3 depthwise f32 weights ([3][3][C]) -> [4G biases][G groups x 9 taps x 4] (see depthwise.ts). */
 export function pack_dw3x3_f32(src: usize, C: i32, colScale: usize, bias: usize, dst: usize): void {
   packDw(src, false, 0, 0, C, colScale, bias, dst);
 }

@@ -128,20 +128,20 @@ const CHUNK_BYTES: i32 = 256 * 1024;
     for (let n = 0; n < N; n += 8) {
       const nrem = N - n;
       const colO = out + (<usize>n << 2);
-      const colR = res == 0 ? 0 : res + (<usize>n << 2);
+      const colR: usize = res == 0 ? 0 : res + (<usize>n << 2);
       let m = m0;
       for (; m + MR <= mEnd; m += MR) {
         tile(MR, arm, K, a + <usize>m * rowA, rowA, wb, colO + <usize>m * rowO, rowO,
-          colR == 0 ? 0 : colR + <usize>m * rowO, nrem, vlo, vhi);
+          colR == 0 ? <usize>0 : colR + <usize>m * rowO, nrem, vlo, vhi);
       }
       if (MR > 4 && m + 4 <= mEnd) {
         tile(4, arm, K, a + <usize>m * rowA, rowA, wb, colO + <usize>m * rowO, rowO,
-          colR == 0 ? 0 : colR + <usize>m * rowO, nrem, vlo, vhi);
+          colR == 0 ? <usize>0 : colR + <usize>m * rowO, nrem, vlo, vhi);
         m += 4;
       }
       for (; m < mEnd; m++) {
         tile(1, arm, K, a + <usize>m * rowA, rowA, wb, colO + <usize>m * rowO, rowO,
-          colR == 0 ? 0 : colR + <usize>m * rowO, nrem, vlo, vhi);
+          colR == 0 ? <usize>0 : colR + <usize>m * rowO, nrem, vlo, vhi);
       }
       wb += blockBytes;
     }

@@ -85,11 +85,22 @@ export function packGemm(w: Float32Array, b: Float32Array, K: number, N: number)
   return out;
 }
 
-/** Packs a 3x3 depthwise kernel ([3][3][C], channel fastest) and bias: [C biases][9 taps x C]. */
+/** Float count of a packed 3x3 depthwise kernel of C channels (see assembly/depthwise.ts). */
+export function dwPackedFloats(C: number): number {
+  return Math.ceil(C / 4) * 40;
+}
+
+/**
+ * Packs a 3x3 depthwise kernel ([3][3][C], channel fastest) and bias for the kernels:
+ * [4G biases][G groups x 9 taps x 4 channels], G = ceil(C / 4), zero-padded lanes.
+ */
 export function packDepthwise(w: Float32Array, b: Float32Array, C: number): Float32Array {
-  const out = new Float32Array(10 * C);
+  const G = Math.ceil(C / 4);
+  const out = new Float32Array(G * 40);
   out.set(b.subarray(0, C), 0);
-  out.set(w.subarray(0, 9 * C), C);
+  for (let c = 0; c < C; c++) {
+    for (let t = 0; t < 9; t++) out[4 * G + (c >> 2) * 36 + t * 4 + (c & 3)] = w[t * C + c];
+  }
   return out;
 }
 

@@ -10,7 +10,7 @@
 import type { Activation, Conv2DLayer, DenseLayer, DepthwiseLayer, LayerDesc, ModelSource, StoredTensor } from './desc.js';
 import { dequantize, inferShapes, resolvePadding } from './format.js';
 import { UnsupportedModelError } from './errors.js';
-import { foldFactors, gemmPackedFloats, type FoldFactors } from './pack.js';
+import { dwPackedFloats, foldFactors, gemmPackedFloats, type FoldFactors } from './pack.js';
 import { variantName, type KernelExports, type KernelVariant } from './wasm.js';
 
 /**
@@ -182,7 +182,7 @@ class Planner {
   weights(kind: WeightJob['kind'], tensor: string, K: number, N: number, fold: FoldFactors): { wt: number } {
     const at = this.weightFloats;
     this.jobs.push({ kind, tensor: this.tensor(tensor), K, N, fold, at });
-    this.weightFloats += align(kind === 'gemm' ? gemmPackedFloats(K, N) : 10 * N, ALIGN / 4);
+    this.weightFloats += align(kind === 'gemm' ? gemmPackedFloats(K, N) : dwPackedFloats(N), ALIGN / 4);
     return { wt: at };
   }
 

@@ -1,7 +1,7 @@
 // The wasm packers (assembly/pack.ts, used at load) against the JavaScript fold + pack
 // (src/pack.ts): bit-identical for f32 and uint8-quantized weights, odd sizes included.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { foldBatchNorm, foldFactors, packDepthwise, packGemm, gemmPackedFloats, packWeights } from '../src/pack.js';
+import { foldBatchNorm, foldFactors, packDepthwise, packGemm, gemmPackedFloats, packWeights, dwPackedFloats } from '../src/pack.js';
 import type { StoredTensor } from '../src/desc.js';
 import { dequantize } from '../src/format.js';
 import { Heap, kernels, mulberry32, randomArray } from './helpers/wasm.js';
@@ -46,7 +46,7 @@ describe('wasm packers equal the JS fold + pack', () => {
       const b = randomArray(mulberry32(C + 1), C);
       const js = foldBatchNorm(dequantize(t), b, C, undefined, () => new Float32Array(0));
       const want = packDepthwise(js.w, js.b, C);
-      const at = h.put(10 * C);
+      const at = h.put(dwPackedFloats(C));
       const staging = h.put(9 * C + 4 * C + 64);
       packWeights(h.k, [{ kind: 'dw', tensor: t, K: 9, N: C, fold: foldFactors(b, C, undefined, () => new Float32Array(0)), at: 0 }], at, staging);
       expect(h.get(at, want.length)).toEqual(want);
