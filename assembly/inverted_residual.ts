@@ -2,12 +2,13 @@
 // depthwise-separable pair):
 //   expand 1x1 + clamp -> depthwise 3x3 (stride 1|2) + clamp -> project 1x1 + clamp -> (+ input)
 //
-// It streams over strips of S output rows. The expanded rows a strip needs are appended to a
-// window of `cap` rows, so the expanded tensor (6x the input channels) never exists whole: the
-// arena holds the block's input, its output and ibottleneck_scratch_floats() of scratch. Rows
-// are expanded exactly once, in order; when the window is full, the (3 - stride) rows the next
-// strip still needs move to its front. Strips let small layers (7x7, 14x14) run their GEMMs on
-// S * W pixels at a time instead of W, which keeps the 4-row register tile busy.
+// It streams over strips of S output rows. Expanded rows live in a ring of `cap` rows (row y in
+// slot y % cap), so the expanded tensor (6x the input channels) never exists whole: the arena
+// holds the block's input, its output and ibottleneck_scratch_floats() of scratch. Rows are
+// expanded exactly once, in order, by one GEMM per contiguous run of slots, and nothing is
+// ever copied: a strip reads at most (S - 1) * stride + 3 <= cap consecutive rows, so a new
+// row only overwrites one no strip needs any more. Strips let narrow layers (7x7, 14x14) run
+// their GEMMs on S * W pixels at a time instead of W, which keeps the register tiles busy.
 
 import { gemm } from "./pointwise";
 import { dwconv3x3_row } from "./depthwise";
@@ -19,14 +20,23 @@ import { SCALAR, X86, ARM } from "./simd";
   return (S - 1) * stride + 3;
 }
 
-/** Floats of scratch the block needs: the row window, one zero row and S depthwise output rows. */
+/** Floats of scratch the block needs: the row ring, one zero row and S depthwise output rows. */
 export function ibottleneck_scratch_floats(W: i32, Cexp: i32, outW: i32, hasExpand: i32, S: i32, cap: i32): i32 {
   return (hasExpand ? cap * W * Cexp : 0) + W * Cexp + S * outW * Cexp;
 }
 
-/** Smallest window (in rows) the block accepts for strips of S rows. */
+/** Smallest ring (in rows) the block accepts for strips of S rows. */
 export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
   return stripRows(S, stride);
+}
+
+/** Where input row y of the depthwise stage is: the ring (expanded), the input, or padding. */
+// @ts-ignore: decorator
+@inline function rowAt(
+  y: i32, H: i32, hasExpand: bool, ring: usize, cap: i32, expRow: usize, inp: usize, inRow: usize, zero: usize,
+): usize {
+  if (y < 0 || y >= H) return zero;
+  return hasExpand ? ring + <usize>(y % cap) * expRow : inp + <usize>y * inRow;
 }
 
 // @ts-ignore: decorator
@@ -37,7 +47,7 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
   pw: usize, Cout: i32, plo: f32, phi: f32, res: usize,
   out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize, v: i32,
 ): void {
-  assert(S >= 1 && cap >= stripRows(S, stride), "ibottleneck: window smaller than a strip");
+  assert(S >= 1 && cap >= stripRows(S, stride), "ibottleneck: ring smaller than a strip");
   assert(ew != 0 || Cexp == Cin, "ibottleneck: no expansion needs Cexp == Cin");
   assert(res == 0 || (stride == 1 && Cin == Cout && outW == W), "ibottleneck: bad residual");
   const hasExpand = ew != 0;
@@ -45,49 +55,32 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
   const inRow = <usize>W * Cin << 2;
   const outRow = <usize>outW * Cout << 2;
   const dwRow = <usize>outW * Cexp << 2;
-  const win = scratch;
+  const ring = scratch;
   const zero = scratch + (hasExpand ? <usize>cap * expRow : 0);
   const dwOut = zero + expRow;
   memory.fill(zero, 0, expRow);
-  // Rows first .. first + count - 1 of the expanded input sit at win[0 .. count). A row range
-  // (padTop < 0, see below) starts at its own first input row.
-  let first = padTop < 0 ? -padTop : 0;
-  let count = 0;
+  // The next input row to expand. A row range (padTop < 0, see below) starts at its own first
+  // input row.
+  let next = padTop < 0 ? -padTop : 0;
   for (let oy0 = 0; oy0 < outH; oy0 += S) {
     const rows = outH - oy0 < S ? outH - oy0 : S;
     const yLo = oy0 * stride - padTop;
-    const yHi = (oy0 + rows - 1) * stride - padTop + 2;
-    let src = inp; // where input row `first` starts
     if (hasExpand) {
-      const keepFrom = yLo > 0 ? yLo : 0;
+      const yHi = yLo + (rows - 1) * stride + 2;
       const last = yHi < H ? yHi : H - 1;
-      let next = first + count;
-      if (next <= last) {
-        if (next - first + (last - next + 1) > cap) {
-          // Slide the window: keep only rows this strip still reads.
-          const keep = next - keepFrom;
-          if (keep > 0) memory.copy(win, win + <usize>(keepFrom - first) * expRow, <usize>keep * expRow);
-          first = keepFrom;
-          count = keep > 0 ? keep : 0;
-          if (keep <= 0) next = first;
-        }
-        const n = last - next + 1;
-        const dst = win + <usize>count * expRow;
-        const a = inp + <usize>next * inRow;
-        gemm(v, n * W, Cin, Cexp, a, ew, dst, elo, ehi, 0);
-        count += n;
+      while (next <= last) {
+        const slot = next % cap;
+        const n = last - next + 1 < cap - slot ? last - next + 1 : cap - slot;
+        gemm(v, n * W, Cin, Cexp, inp + <usize>next * inRow, ew, ring + <usize>slot * expRow, elo, ehi, 0);
+        next += n;
       }
-      src = win;
     }
-    const base = hasExpand ? first : 0;
-    const rowBytes = hasExpand ? expRow : inRow;
     for (let r = 0; r < rows; r++) {
       const y = yLo + r * stride;
-      const r0 = y < 0 || y >= H ? zero : src + <usize>(y - base) * rowBytes;
-      const r1 = y + 1 < 0 || y + 1 >= H ? zero : src + <usize>(y + 1 - base) * rowBytes;
-      const r2 = y + 2 < 0 || y + 2 >= H ? zero : src + <usize>(y + 2 - base) * rowBytes;
-      const d = dwOut + <usize>r * dwRow;
-      dwconv3x3_row(v, r0, r1, r2, W, Cexp, dw, d, outW, stride, padLeft, dlo, dhi);
+      const r0 = rowAt(y, H, hasExpand, ring, cap, expRow, inp, inRow, zero);
+      const r1 = rowAt(y + 1, H, hasExpand, ring, cap, expRow, inp, inRow, zero);
+      const r2 = rowAt(y + 2, H, hasExpand, ring, cap, expRow, inp, inRow, zero);
+      dwconv3x3_row(v, r0, r1, r2, W, Cexp, dw, dwOut + <usize>r * dwRow, outW, stride, padLeft, dlo, dhi);
     }
     const dst = out + <usize>oy0 * outRow;
     gemm(v, rows * outW, Cexp, Cout, dwOut, pw, dst, plo, phi, res == 0 ? 0 : res + <usize>oy0 * outRow);
@@ -101,7 +94,7 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
  * needs stride 1 and Cin == Cout), or 0.
  * A range of output rows [r0, r1) is computed by passing out + r0 * outW * Cout floats,
  * outH = r1 - r0 and padTop - r0 * stride (res moved like out): how threads split a block.
- * S: output rows per strip (>= 1); cap: window rows, >= ibottleneck_min_cap(S, stride).
+ * S: output rows per strip (>= 1); cap: ring rows, >= ibottleneck_min_cap(S, stride).
  * scratch: ibottleneck_scratch_floats(...) floats, must not overlap inp or out. x86 variant.
  */
 export function ibottleneck3x3_nhwc_f32_x86(

@@ -4,6 +4,7 @@ import type { ModelSource } from './desc.js';
 import { ModelFormatError } from './errors.js';
 import { decodeModel, validateModel } from './format.js';
 import { createModel, type LoadOptions, type Model } from './model.js';
+import { importOnnx, looksLikeOnnx } from './onnx/import.js';
 
 export type { LoadOptions, MemoryReport, Prediction, ClassifyOptions, ImageInput } from './model.js';
 export { Model, topClasses } from './model.js';
@@ -13,9 +14,10 @@ export { encodeModel, decodeModel, validateModel, dequantize } from './format.js
 export { decodeImage, imageToInput, MAX_IMAGE_PIXELS, type RgbaImage } from './image.js';
 export { mobilenetV1, mobilenetV2, type BuildOptions } from './builders.js';
 export { exportOnnx, type ExportOnnxOptions } from './onnx/export.js';
+export { importOnnx } from './onnx/import.js';
 export type { WasmBuild } from './wasm.js';
 
-/** Where a model comes from: a file path or URL, the bytes of a `.mnw` file, or a ModelSource. */
+/** Where a model comes from: a file path or URL, the bytes of a `.mnw` or `.onnx` file, or a ModelSource. */
 export type ModelInput = string | URL | ArrayBuffer | Uint8Array | ModelSource;
 
 /** The bundled default model: nsfwjs's MobileNetV2 (uint8 weights), see weights/README.md. */
@@ -54,7 +56,7 @@ async function readBytes(source: string | URL): Promise<Uint8Array> {
 export async function readModel(source: ModelInput = DEFAULT_MODEL_URL): Promise<ModelSource> {
   if (typeof source === 'string' || source instanceof URL) return readModel(await readBytes(source));
   if (source instanceof ArrayBuffer || source instanceof Uint8Array) {
-    const src = decodeModel(source);
+    const src = looksLikeOnnx(source) ? importOnnx(source) : decodeModel(source);
     validateModel(src);
     return src;
   }

@@ -323,7 +323,7 @@ function addBlock(
   const [plo, phi] = clampRange(project.activation);
   const inp = p.act(blockIn);
   const out = p.act(output);
-  const { S, cap } = stripShape(H, outH, outW, dw.stride);
+  const { S, cap } = stripShape(outH, outW, dw.stride, Cexp * Cout * 4);
   const macs = (expand ? H * W * Cin * Cexp : 0) + outH * outW * Cexp * 9 + outH * outW * Cexp * Cout;
   const outRow = outW * Cout * 4;
   p.push(names, p.kernel('ibottleneck3x3_nhwc_f32'), macs, {
@@ -339,18 +339,19 @@ function addBlock(
   });
 }
 
-/** Pixels the project GEMM should see per call: enough for its 4-row tiles to dominate. */
-const STRIP_PIXELS = 64;
+/** Pixels the GEMMs of a fused block should see per call: enough for the row tiles to dominate. */
+const STRIP_PIXELS = 128;
+/** Project weights above this are streamed once per strip from L3: use one strip instead. */
+const BIG_WEIGHTS = 256 * 1024;
 
 /**
- * Strip height S and window rows for a fused block: one row on wide layers, several on narrow
- * ones (all 7 rows of a 7x7 layer). The window holds a few strips beyond the minimum so that
- * sliding it (copying the 1-2 overlap rows) happens rarely; it never needs more than H rows.
+ * Strip height S and ring rows for a fused block: a few rows on wide layers, the whole height
+ * on narrow ones or where the project weights are large. The ring holds exactly the input
+ * rows one strip reads.
  */
-export function stripShape(H: number, outH: number, outW: number, stride: number): { S: number; cap: number } {
-  const S = Math.min(outH, Math.max(1, Math.ceil(STRIP_PIXELS / outW)));
-  const need = (S - 1) * stride + 3;
-  return { S, cap: Math.max(need, Math.min(need + 4 * S * stride, H)) };
+export function stripShape(outH: number, outW: number, stride: number, projectBytes: number): { S: number; cap: number } {
+  const S = projectBytes > BIG_WEIGHTS ? outH : Math.min(outH, Math.max(1, Math.ceil(STRIP_PIXELS / outW)));
+  return { S, cap: (S - 1) * stride + 3 };
 }
 
 function addSingle(p: Planner, layer: LayerDesc): void {

@@ -278,7 +278,7 @@ function prepare(h, s, seed) {
   const pew = expand ? h.put(packGemm(randomArray(r, Cin * Cexp), randomArray(r, Cexp), Cin, Cexp)) : 0;
   const pdw = h.put(packDepthwise(randomArray(r, 9 * Cexp), randomArray(r, Cexp), Cexp));
   const ppw = h.put(packGemm(randomArray(r, Cexp * Cout), randomArray(r, Cout), Cexp, Cout));
-  const { S, cap } = stripShape(H, p.outH, p.outW, stride);
+  const { S, cap } = stripShape(p.outH, p.outW, stride, Cexp * Cout * 4);
   const sf = k.ibottleneck_scratch_floats(W, Cexp, p.outW, expand ? 1 : 0, S, cap), scratch = h.put(sf);
   const n = p.outH * p.outW * Cout;
   return {
