@@ -2,7 +2,7 @@
 // each convolution's weights and bias, then packed in the kernels' layouts (see
 // assembly/pointwise.ts and assembly/depthwise.ts). At load the wasm packers in
 // assembly/pack.ts do the per-weight work; the per-channel fold factors are computed here, and
-// the JavaScript packers below are the reference the tests hold them to.
+// the JavaScript packers below are the reference the tests hold them to, bit for bit.
 
 import type { BatchNormRef, StoredTensor } from './desc.js';
 import { dequantize } from './format.js';
@@ -108,9 +108,9 @@ export function packDepthwise(w: Float32Array, b: Float32Array, C: number): Floa
 interface Packers {
   memory: WebAssembly.Memory;
   pack_gemm_f32(src: number, K: number, N: number, colScale: number, bias: number, dst: number): void;
-  pack_gemm_u8(src: number, qscale: number, qmin: number, K: number, N: number, colScale: number, bias: number, dst: number): void;
+  pack_gemm_u8(src: number, lut: number, K: number, N: number, colScale: number, bias: number, dst: number): void;
   pack_dw3x3_f32(src: number, C: number, colScale: number, bias: number, dst: number): void;
-  pack_dw3x3_u8(src: number, qscale: number, qmin: number, C: number, colScale: number, bias: number, dst: number): void;
+  pack_dw3x3_u8(src: number, lut: number, C: number, colScale: number, bias: number, dst: number): void;
 }
 
 /** A weight tensor to pack (see WeightJob in plan.ts). */
@@ -130,14 +130,15 @@ export function stagingBytes(jobs: readonly Job[]): number {
   let most = 0;
   for (const j of jobs) {
     const stored = j.tensor.dtype === 'f16' ? j.tensor.data.byteLength * 2 : j.tensor.data.byteLength;
-    most = Math.max(most, align8(stored) + 12 * j.N);
+    most = Math.max(most, align8(stored) + 12 * j.N + 1024 + 64);
   }
   return most;
 }
 
 /**
  * Packs every job into the weights region at `weightsAt`, staging each stored tensor (as
- * stored: uint8 stays uint8) at `stagingAt`, which may be the not-yet-used arena.
+ * stored: uint8 stays uint8, with a 256-entry table of its values) at `stagingAt`, which may
+ * be the not-yet-used arena. Bit-identical to foldBatchNorm + packGemm/packDepthwise.
  */
 export function packWeights(k: Packers, jobs: readonly Job[], weightsAt: number, stagingAt: number): void {
   for (const j of jobs) {
@@ -145,19 +146,24 @@ export function packWeights(k: Packers, jobs: readonly Job[], weightsAt: number,
     const data = t.dtype === 'f16' ? new Uint8Array(dequantize(t).buffer) : t.data;
     const mem = k.memory.buffer;
     new Uint8Array(mem, stagingAt, data.byteLength).set(data);
-    const scaleAt = stagingAt + align8(data.byteLength);
+    // 16-byte aligned: the packers read the f64 scales 2 at a time.
+    const lutAt = stagingAt + Math.ceil(data.byteLength / 16) * 16;
+    const scaleAt = lutAt + 1024;
     const biasAt = scaleAt + 8 * j.N;
     new Float64Array(mem, scaleAt, j.N).set(j.fold.scale);
     new Float32Array(mem, biasAt, j.N).set(j.fold.bias);
+    if (t.dtype === 'u8') {
+      // Each byte's value, computed as dequantize() does: q * scale + min in f64, rounded once.
+      const lut = new Float32Array(mem, lutAt, 256);
+      for (let q = 0; q < 256; q++) lut[q] = q * (t.scale ?? 0) + (t.min ?? 0);
+    }
     const dst = weightsAt + 4 * j.at;
     const quantized = t.dtype === 'u8';
-    const qs = t.scale ?? 0;
-    const qm = t.min ?? 0;
     if (j.kind === 'gemm') {
-      if (quantized) k.pack_gemm_u8(stagingAt, qs, qm, j.K, j.N, scaleAt, biasAt, dst);
+      if (quantized) k.pack_gemm_u8(stagingAt, lutAt, j.K, j.N, scaleAt, biasAt, dst);
       else k.pack_gemm_f32(stagingAt, j.K, j.N, scaleAt, biasAt, dst);
     } else {
-      if (quantized) k.pack_dw3x3_u8(stagingAt, qs, qm, j.N, scaleAt, biasAt, dst);
+      if (quantized) k.pack_dw3x3_u8(stagingAt, lutAt, j.N, scaleAt, biasAt, dst);
       else k.pack_dw3x3_f32(stagingAt, j.N, scaleAt, biasAt, dst);
     }
   }

@@ -56,9 +56,9 @@ export interface KernelExports {
   global_avgpool_nhwc_f32_scalar(inp: number, HW: number, C: number, out: number): void;
   peak_madd_f32(iters: number, seed: number, out: number): void;
   pack_gemm_f32(src: number, K: number, N: number, colScale: number, bias: number, dst: number): void;
-  pack_gemm_u8(src: number, qscale: number, qmin: number, K: number, N: number, colScale: number, bias: number, dst: number): void;
+  pack_gemm_u8(src: number, lut: number, K: number, N: number, colScale: number, bias: number, dst: number): void;
   pack_dw3x3_f32(src: number, C: number, colScale: number, bias: number, dst: number): void;
-  pack_dw3x3_u8(src: number, qscale: number, qmin: number, C: number, colScale: number, bias: number, dst: number): void;
+  pack_dw3x3_u8(src: number, lut: number, C: number, colScale: number, bias: number, dst: number): void;
 }
 
 /** The export implementing op `base` in a variant: gemm has its tile in the name, others a suffix. */
@@ -113,9 +113,21 @@ interface Compiled {
 
 const compiled = new Map<string, Promise<Compiled | null>>();
 
-/** Reads a wasm file of the build/ directory next to the package. */
-async function readBuild(file: string): Promise<Uint8Array<ArrayBuffer>> {
-  const url = new URL(`../build/${file}`, import.meta.url);
+/**
+ * Where each wasm file is: build/ next to the package. Each URL is written out literally
+ * (`new URL('../build/x.wasm', import.meta.url)`) so that bundlers (Vite, webpack 5, esbuild's
+ * file loader) see it and copy the file into their output.
+ */
+const BUILD_URLS: Record<string, () => URL> = {
+  'mobilenet.wasm': () => new URL('../build/mobilenet.wasm', import.meta.url),
+  'mobilenet-relaxed.wasm': () => new URL('../build/mobilenet-relaxed.wasm', import.meta.url),
+  'mobilenet-debug.wasm': () => new URL('../build/mobilenet-debug.wasm', import.meta.url),
+  'mobilenet-threads.wasm': () => new URL('../build/mobilenet-threads.wasm', import.meta.url),
+  'mobilenet-relaxed-threads.wasm': () => new URL('../build/mobilenet-relaxed-threads.wasm', import.meta.url),
+};
+
+/** Reads a wasm file of the build/ directory next to the package (Node: from disk). */
+async function readBuild(url: URL): Promise<Uint8Array<ArrayBuffer>> {
   if (url.protocol === 'file:') {
     const { readFile } = await import('node:fs/promises');
     try {
@@ -126,9 +138,45 @@ async function readBuild(file: string): Promise<Uint8Array<ArrayBuffer>> {
       );
     }
   }
-  const res = await fetch(url);
+  return new Uint8Array(await (await fetchBuild(url)).arrayBuffer());
+}
+
+async function fetchBuild(url: URL): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new EnvironmentError(`cannot fetch ${url.href}: ${(e as Error).message}`);
+  }
   if (!res.ok) throw new EnvironmentError(`cannot fetch ${url.href}: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
+  return res;
+}
+
+function compileBytes(bytes: Uint8Array<ArrayBuffer>): Compiled | null {
+  if (!WebAssembly.validate(bytes)) return null;
+  return { module: new WebAssembly.Module(bytes), size: bytes.byteLength };
+}
+
+/**
+ * Compiles one wasm file; null when this runtime cannot validate it. Over http(s) (browsers)
+ * the response is compiled as it streams in (WebAssembly.compileStreaming), which needs the
+ * server to send `Content-Type: application/wasm`; otherwise it is compiled from its bytes.
+ */
+async function compileFile(file: string): Promise<Compiled | null> {
+  const url = BUILD_URLS[file]();
+  if (url.protocol === 'file:' || typeof WebAssembly.compileStreaming !== 'function') {
+    return compileBytes(await readBuild(url));
+  }
+  const res = await fetchBuild(url);
+  const copy = res.clone(); // for the file size, and for the fallback below
+  try {
+    const module = await WebAssembly.compileStreaming(res);
+    return { module, size: (await copy.arrayBuffer()).byteLength };
+  } catch (e) {
+    if (e instanceof WebAssembly.CompileError) return null; // e.g. relaxed SIMD unsupported
+    // A TypeError: served with another Content-Type. Compile from the bytes instead.
+    return compileBytes(new Uint8Array(await copy.arrayBuffer()));
+  }
 }
 
 /** Compiles a build once per process; null when this runtime cannot validate it. */
@@ -137,10 +185,7 @@ export function compile(build: WasmBuild, threaded = false): Promise<Compiled | 
   if (!file) throw new EnvironmentError(`the ${build} build has no threaded form; use threads: 1`);
   let p = compiled.get(file);
   if (!p) {
-    p = readBuild(file).then((bytes) => {
-      if (!WebAssembly.validate(bytes)) return null;
-      return { module: new WebAssembly.Module(bytes), size: bytes.byteLength };
-    });
+    p = compileFile(file);
     compiled.set(file, p);
   }
   return p;
