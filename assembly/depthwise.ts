@@ -86,6 +86,82 @@ import { madd, clamp4, clamp1, SCALAR, X86, ARM } from "./simd";
   }
 }
 
+/**
+ * Two neighbouring interior output pixels, every channel: the pixels share input columns (two
+ * at stride 1, one at stride 2, loaded once) and all 9 weights, which cuts the loads per output
+ * from 18 to 10.5 (stride 1) or 12 (stride 2). S is the stride, a constant after inlining.
+ */
+// @ts-ignore: decorator
+@inline function pixelPair(
+  a0: usize, a1: usize, a2: usize, C: i32, w: usize, o: usize, S: i32,
+  vlo: v128, vhi: v128, lo: f32, hi: f32, v: i32,
+): void {
+  const pix = <usize>C << 2;
+  const taps = w + (<usize>((C + 3) >> 2) << 4);
+  let c = 0;
+  let wg = taps;
+  const arm = v == ARM;
+  for (; c + 4 <= C; c += 4) {
+    const cb = <usize>c << 2;
+    const bias = v128.load(w + cb);
+    let A = bias;
+    let B = bias;
+    for (let ky = 0; ky < 3; ky++) {
+      const a = (ky == 0 ? a0 : ky == 1 ? a1 : a2) + cb;
+      const k0 = v128.load(wg + <usize>ky * 48);
+      const k1 = v128.load(wg + <usize>ky * 48 + 16);
+      const k2 = v128.load(wg + <usize>ky * 48 + 32);
+      const x0 = v128.load(a);
+      const x1 = v128.load(a + pix);
+      const x2 = v128.load(a + 2 * pix);
+      const x3 = v128.load(a + 3 * pix);
+      A = madd(x0, k0, A);
+      A = madd(x1, k1, A);
+      A = madd(x2, k2, A);
+      if (S == 1) {
+        B = madd(x1, k0, B);
+        B = madd(x2, k1, B);
+        B = madd(x3, k2, B);
+      } else {
+        B = madd(x2, k0, B);
+        B = madd(x3, k1, B);
+        B = madd(v128.load(a + 4 * pix), k2, B);
+      }
+    }
+    v128.store(o + cb, clamp4(A, vlo, vhi, arm));
+    v128.store(o + pix + cb, clamp4(B, vlo, vhi, arm));
+    wg += 144;
+  }
+  if (c < C) {
+    // Channels past the last group of 4: the single-pixel code, for each pixel.
+    pixelTail(a0, a1, a2, C, w, o, c, lo, hi);
+    const so = <usize>S * pix;
+    pixelTail(a0 + so, a1 + so, a2 + so, C, w, o + pix, c, lo, hi);
+  }
+}
+
+/** Channels c0..C of one interior pixel, scalar. */
+// @ts-ignore: decorator
+@inline function pixelTail(a0: usize, a1: usize, a2: usize, C: i32, w: usize, o: usize, c0: i32, lo: f32, hi: f32): void {
+  const pix = <usize>C << 2;
+  const taps = w + (<usize>((C + 3) >> 2) << 4);
+  for (let c = c0; c < C; c++) {
+    const cb = <usize>c << 2;
+    const t = taps + <usize>(c >> 2) * 144 + (<usize>(c & 3) << 2);
+    let acc = load<f32>(w + cb);
+    acc += load<f32>(a0 + cb) * load<f32>(t);
+    acc += load<f32>(a0 + cb + pix) * load<f32>(t + 16);
+    acc += load<f32>(a0 + cb + 2 * pix) * load<f32>(t + 32);
+    acc += load<f32>(a1 + cb) * load<f32>(t + 48);
+    acc += load<f32>(a1 + cb + pix) * load<f32>(t + 64);
+    acc += load<f32>(a1 + cb + 2 * pix) * load<f32>(t + 80);
+    acc += load<f32>(a2 + cb) * load<f32>(t + 96);
+    acc += load<f32>(a2 + cb + pix) * load<f32>(t + 112);
+    acc += load<f32>(a2 + cb + 2 * pix) * load<f32>(t + 128);
+    store<f32>(o + cb, clamp1(acc, lo, hi));
+  }
+}
+
 /** A pixel near the left or right edge: some of its three input columns are outside the row. */
 function edgePixel(
   r0: usize, r1: usize, r2: usize, inW: i32, C: i32, w: usize, o: usize, ix0: i32,
@@ -114,7 +190,22 @@ function edgePixel(
   for (let ox = 0; ox < outW && ox < x0; ox++) {
     edgePixel(r0, r1, r2, inW, C, w, out + <usize>ox * pix, ox * stride - padLeft, vlo, vhi, lo, hi, v);
   }
-  for (let ox = x0; ox < x1; ox++) {
+  let ox = x0;
+  if (v != SCALAR) {
+    // Pairs of interior pixels; the stride becomes a constant inside each loop.
+    if (stride == 1) {
+      for (; ox + 1 < x1; ox += 2) {
+        const base = <usize>(ox - padLeft) * pix;
+        pixelPair(r0 + base, r1 + base, r2 + base, C, w, out + <usize>ox * pix, 1, vlo, vhi, lo, hi, v);
+      }
+    } else {
+      for (; ox + 1 < x1; ox += 2) {
+        const base = <usize>(ox * 2 - padLeft) * pix;
+        pixelPair(r0 + base, r1 + base, r2 + base, C, w, out + <usize>ox * pix, 2, vlo, vhi, lo, hi, v);
+      }
+    }
+  }
+  for (; ox < x1; ox++) {
     const base = <usize>(ox * stride - padLeft) * pix;
     pixel(r0 + base, r1 + base, r2 + base, C, w, out + <usize>ox * pix, true, true, true, vlo, vhi, lo, hi, v);
   }
