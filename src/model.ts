@@ -12,6 +12,7 @@ import {
 } from './wasm.js';
 import { ThreadPool, availableCores, threadsUnavailable } from './threads.js';
 import { decodeImage, imageToInput, type RgbaImage } from './image.js';
+import { browserImageToRgba, isBrowserImage, type BrowserImage } from './browser-image.js';
 
 export interface LoadOptions {
   /** Wasm build: 'auto' (default) picks relaxed SIMD where the runtime has it, else plain SIMD. */
@@ -61,8 +62,11 @@ export interface Prediction {
   probability: number;
 }
 
-/** An image for classify(): a file path (Node), encoded JPEG/PNG bytes, or RGBA pixels. */
-export type ImageInput = string | Uint8Array | RgbaImage;
+/**
+ * An image for classify(): a file path (Node), encoded JPEG/PNG bytes, RGBA pixels, or in a
+ * browser an ImageData, HTMLImageElement, ImageBitmap, HTMLCanvasElement or OffscreenCanvas.
+ */
+export type ImageInput = string | Uint8Array | RgbaImage | BrowserImage;
 
 export interface ClassifyOptions {
   /** How many classes to return, most probable first. Default 3. */
@@ -225,8 +229,9 @@ export class Model {
   }
 
   /**
-   * Classifies an image: encoded JPEG/PNG bytes or RGBA pixels, resized and normalized as the
-   * model was trained. Returns the topK classes, most probable first.
+   * Classifies an image: encoded JPEG/PNG bytes, RGBA pixels or a browser image object,
+   * resized and normalized as the model was trained. Returns the topK classes, most probable
+   * first. Runs through run(), so it queues behind other runs and uses the threads.
    */
   async classify(image: ImageInput, options: ClassifyOptions = {}): Promise<Prediction[]> {
     this.live();
@@ -237,9 +242,10 @@ export class Model {
     const rgba =
       typeof image === 'string' ? await decodeImage(await readImageFile(image))
       : image instanceof Uint8Array ? await decodeImage(image)
+      : isBrowserImage(image) ? await browserImageToRgba(image)
       : image;
     const [, h, w] = this.inputShape;
-    const probs = this.runSync(imageToInput(rgba, h, w, pre));
+    const probs = await this.run(imageToInput(rgba, h, w, pre));
     return topClasses(probs, this.labels, topK);
   }
 

@@ -51,8 +51,8 @@ function workerUrl(): URL {
 }
 
 async function spawn(onMessage: Listener, onFailure: Failure): Promise<AnyWorker> {
-  const url = workerUrl();
   if (isNode()) {
+    const url = workerUrl();
     const { Worker } = await import('node:worker_threads');
     // Workers inherit the process's node flags; --input-type (node -e scripts) is invalid there.
     const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
@@ -62,11 +62,11 @@ async function spawn(onMessage: Listener, onFailure: Failure): Promise<AnyWorker
     w.on('exit', (code) => onFailure(`the worker exited (code ${code})`));
     return w;
   }
-  type WebWorker = AnyWorker & { onmessage: unknown; onerror: unknown };
-  const W = (globalThis as unknown as { Worker: new (u: URL, o: { type: 'module' }) => WebWorker }).Worker;
-  const w = new W(url, { type: 'module' });
-  w.onmessage = (e: { data: Parameters<Listener>[0] }) => onMessage(e.data);
-  w.onerror = (e: { message?: string }) => onFailure(e.message ?? 'the worker script failed');
+  // Written out as `new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })`:
+  // bundlers (Vite, webpack 5) recognise this form and bundle the worker script with the app.
+  const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  w.onmessage = (e: MessageEvent<Parameters<Listener>[0]>) => onMessage(e.data);
+  w.onerror = (e: ErrorEvent) => onFailure(e.message || 'the worker script failed to load or threw');
   return w;
 }
 
