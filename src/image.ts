@@ -2,13 +2,12 @@
 // bilinear resize exactly as TF.js's `tf.image.resizeBilinear` (CPU kernel), then
 // x * scale + offset, producing an NHWC float32 RGB tensor.
 //
-// No `node:` imports here: the browser build will reuse this file. The decoders are
-// pure JS (jpeg-js, pngjs), but pngjs needs Node's `Buffer` and `zlib` (see decodePng).
+// No `node:` imports here: the browser build will reuse this file. The decoders are pure
+// JS that runs in browsers too (jpeg-js; fflate + fast-png for PNG) and are loaded with a
+// dynamic import() on first use, so importing the library does not pay for them.
 
-import jpeg from 'jpeg-js';
-import pngjs from 'pngjs';
 import type { Preprocess } from './desc.js';
-import { ImageDecodeError, InputError } from './errors.js';
+import { EnvironmentError, ImageDecodeError, InputError } from './errors.js';
 
 /** A decoded image: RGBA, 4 bytes per pixel, row-major, top row first. */
 export interface RgbaImage {
@@ -21,8 +20,9 @@ export interface RgbaImage {
  * Largest image (width x height) `decodeImage` accepts by default: 50 megapixels.
  * The limit is checked from the file header, before any pixel memory is allocated.
  * Decoding near the limit needs well over a gigabyte of temporary memory (jpeg-js keeps
- * 32-bit DCT coefficients per component; pngjs keeps several copies of the bitmap), so
- * servers handling untrusted uploads may want a lower `maxPixels`.
+ * 32-bit DCT coefficients per component; PNG decoding holds the decompressed scanlines a
+ * few times over, up to 8 bytes per pixel each for 16-bit RGBA), so servers handling
+ * untrusted uploads may want a lower `maxPixels`.
  */
 export const MAX_IMAGE_PIXELS = 50_000_000;
 
@@ -30,6 +30,47 @@ export interface DecodeImageOptions {
   /** Refuse images with more than this many pixels (default MAX_IMAGE_PIXELS). */
   maxPixels?: number;
 }
+
+// ---------------------------------------------------------------------------------------
+// Codecs, loaded on first use (import() is cached by the module loader; the promise is
+// cached here so concurrent first calls share it, and dropped on failure so a later call
+// can retry).
+
+type JpegJs = typeof import('jpeg-js');
+type FastPng = typeof import('fast-png');
+type Fflate = typeof import('fflate');
+
+let jpegJs: Promise<JpegJs> | null = null;
+let pngCodec: Promise<{ fastPng: FastPng; fflate: Fflate }> | null = null;
+
+function codecLoadError(what: string, e: unknown): EnvironmentError {
+  return new EnvironmentError(`cannot load the ${what} decoder: ${errorMessage(e)}`);
+}
+
+function loadJpegJs(): Promise<JpegJs> {
+  jpegJs ??= import('jpeg-js').then(
+    // jpeg-js is CommonJS: Node exposes module.exports as `default`, bundlers may not.
+    (m) => ((m as { default?: JpegJs }).default ?? m) as JpegJs,
+    (e: unknown) => {
+      jpegJs = null;
+      throw codecLoadError('JPEG (jpeg-js)', e);
+    },
+  );
+  return jpegJs;
+}
+
+function loadPngCodec(): Promise<{ fastPng: FastPng; fflate: Fflate }> {
+  pngCodec ??= Promise.all([import('fast-png'), import('fflate')]).then(
+    ([fastPng, fflate]) => ({ fastPng, fflate }),
+    (e: unknown) => {
+      pngCodec = null;
+      throw codecLoadError('PNG (fast-png, fflate)', e);
+    },
+  );
+  return pngCodec;
+}
+
+// ---------------------------------------------------------------------------------------
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -89,20 +130,27 @@ function checkDimensions(kind: string, width: number, height: number, maxPixels:
  *   1 (greyscale), 3 (YCbCr/RGB) or 4 (Adobe CMYK/YCCK, converted naively, no ICC)
  *   components. Arithmetic-coded, lossless, hierarchical and 12-bit JPEGs are refused.
  *   EXIF orientation is NOT applied: pixels come out as stored.
- * - PNG (pngjs): every color type and bit depth; greyscale and palette become RGBA,
- *   16-bit samples are scaled to 8 bits as round(v * 255 / 65535), 1/2/4-bit likewise.
- *   Gamma and ICC profiles are ignored (as TF.js / libpng decoding does by default).
+ * - PNG (fflate inflates, fast-png unfilters): every color type, bit depth and interlace
+ *   method; greyscale and palette become RGBA, 16-bit samples are scaled to 8 bits as
+ *   round(v * 255 / 65535), 1/2/4-bit likewise. Gamma and ICC profiles are ignored (as
+ *   TF.js / libpng decoding does by default). The image data must decompress to exactly
+ *   the size the header implies and match its Adler-32 checksum, otherwise the file is
+ *   refused (a truncated or corrupt stream never yields pixels); decompression stops as
+ *   soon as it exceeds that size, so a "zip bomb" cannot allocate more than the header
+ *   allows.
  *
  * Alpha is returned but the models ignore it (`imageToInput` reads only R, G, B, as
  * nsfwjs does): a transparent pixel contributes its stored RGB, not a background color.
- * That includes color-key transparency (tRNS in greyscale/RGB PNGs): pngjs zeroes those
- * pixels and this function restores their stored color.
+ * That includes color-key transparency (tRNS in greyscale/RGB PNGs): matching pixels get
+ * alpha 0 and keep their stored color.
  *
+ * The decoders are loaded with a dynamic import() on the first JPEG / PNG decoded.
  * The pixel limit (`maxPixels`, default MAX_IMAGE_PIXELS) is checked against the size in
- * the header before decoding. Every failure throws `ImageDecodeError` (an invalid
- * `maxPixels` option is a caller bug and throws `InputError`).
+ * the header before decoding. Every failure rejects with `ImageDecodeError`, except an
+ * invalid `maxPixels` option (a caller bug: `InputError`) and a decoder module that
+ * cannot be loaded (`EnvironmentError`).
  */
-export function decodeImage(bytes: Uint8Array, options?: DecodeImageOptions): RgbaImage {
+export async function decodeImage(bytes: Uint8Array, options?: DecodeImageOptions): Promise<RgbaImage> {
   const maxPixels = options?.maxPixels ?? MAX_IMAGE_PIXELS;
   if (typeof maxPixels !== 'number' || !Number.isInteger(maxPixels) || maxPixels <= 0) {
     throw new InputError(`maxPixels must be a positive integer, got ${String(maxPixels)}`);
@@ -189,7 +237,7 @@ const JPEG_PROCESS: Record<number, string> = {
   0xcf: 'hierarchical arithmetic-coded lossless',
 };
 
-function decodeJpeg(bytes: Uint8Array, maxPixels: number): RgbaImage {
+async function decodeJpeg(bytes: Uint8Array, maxPixels: number): Promise<RgbaImage> {
   const frame = scanJpegFrame(bytes);
   if (frame) {
     const process = JPEG_PROCESS[frame.marker];
@@ -205,6 +253,7 @@ function decodeJpeg(bytes: Uint8Array, maxPixels: number): RgbaImage {
       throw new ImageDecodeError(`unsupported JPEG: ${frame.components} color components`);
     }
   }
+  const jpeg = await loadJpegJs();
   let decoded: { width: number; height: number; data: Uint8Array };
   try {
     decoded = jpeg.decode(bytes, {
@@ -237,15 +286,56 @@ function decodeJpeg(bytes: Uint8Array, maxPixels: number): RgbaImage {
   return { data, width, height };
 }
 
+
 // ---------------------------------------------------------------------------------------
 // PNG
+//
+// Everything that can be checked without decompressing is checked first (signature, IHDR
+// and its limits, chunk structure and CRCs, palette, zlib header), before the codec is
+// even loaded. The image data is then inflated here with fflate's streaming inflater,
+// fed in small slices and stopped as soon as the output exceeds the size IHDR implies;
+// the result must have exactly that size and match the stream's Adler-32. fast-png then
+// only unfilters: it is given a minimal PNG built here (IHDR, the verified scanlines in
+// stored zlib blocks, IEND). This works around what fast-png 8 does with a file as is:
+// it inflates IDAT (and iCCP) without any output limit, never verifies the Adler-32,
+// zero-fills the rest of the image when the stream is short, throws on harmless tRNS
+// variants, and its Adam7 path mis-handles 1/2/4-bit images. Interlaced images are
+// therefore decoded pass by pass, each pass as a small non-interlaced image.
 
 function readU32BE(b: Uint8Array, o: number): number {
   return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 
+function writeU32BE(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = (v >>> 16) & 0xff;
+  b[o + 2] = (v >>> 8) & 0xff;
+  b[o + 3] = v & 0xff;
+}
+
 /** Allowed bit depths per PNG color type. */
 const PNG_DEPTHS: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
+
+/** Samples per pixel per PNG color type (palette: one index). */
+const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+interface PngHeader {
+  width: number;
+  height: number;
+  depth: number;
+  colorType: number;
+  interlaced: boolean;
+}
+
+/** What the chunk walk collects besides the structure checks. */
+interface PngChunks {
+  /** The concatenated IDAT data: one zlib stream. */
+  zlib: Uint8Array;
+  /** Color type 3: RGBA for each of the 256 possible indices (PLTE + tRNS alpha). */
+  palette: Uint8Array | null;
+  /** Color types 0 and 2: the tRNS color key (raw sample values: grey, or r, g, b). */
+  key: number[] | null;
+}
 
 let crcTable: Uint32Array | null = null;
 
@@ -265,79 +355,27 @@ function crc32(b: Uint8Array, start: number, end: number): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+function adler32(b: Uint8Array): number {
+  let a = 1;
+  let s = 0;
+  for (let i = 0; i < b.length; ) {
+    // reduce every 1024 bytes: the sums stay small integers (below 2^30)
+    const end = Math.min(i + 1024, b.length);
+    for (; i < end; i++) {
+      a += b[i]!;
+      s += a;
+    }
+    a %= 65521;
+    s %= 65521;
+  }
+  return ((s << 16) | a) >>> 0;
+}
+
 function isChunkTypeByte(x: number): boolean {
   return (x >= 0x41 && x <= 0x5a) || (x >= 0x61 && x <= 0x7a);
 }
 
-/**
- * Walk the chunks after the signature: every chunk must fit in the file, have a valid
- * type and CRC, and IEND must be present. Returns the offset just past IEND.
- */
-function checkPngChunks(b: Uint8Array): number {
-  let o = 8;
-  // First 3 bytes of the concatenated IDAT data: zlib CMF, FLG and the first block header.
-  const zhead: number[] = [];
-  let sawIdat = false;
-  while (o < b.length) {
-    if (o + 8 > b.length) throw new ImageDecodeError('invalid PNG: the file is truncated (incomplete chunk header)');
-    const len = readU32BE(b, o);
-    const t0 = b[o + 4]!;
-    const t1 = b[o + 5]!;
-    const t2 = b[o + 6]!;
-    const t3 = b[o + 7]!;
-    if (!isChunkTypeByte(t0) || !isChunkTypeByte(t1) || !isChunkTypeByte(t2) || !isChunkTypeByte(t3)) {
-      throw new ImageDecodeError(`invalid PNG: corrupt chunk header at byte ${o}`);
-    }
-    const type = String.fromCharCode(t0, t1, t2, t3);
-    if (len > 0x7fffffff) throw new ImageDecodeError(`invalid PNG: corrupt length in ${type} chunk`);
-    if (o + 12 + len > b.length) {
-      throw new ImageDecodeError(`invalid PNG: the file is truncated (inside the ${type} chunk at byte ${o})`);
-    }
-    if (crc32(b, o + 4, o + 8 + len) !== readU32BE(b, o + 8 + len)) {
-      throw new ImageDecodeError(`invalid PNG: CRC mismatch in the ${type} chunk at byte ${o} (corrupt file)`);
-    }
-    if (type === 'IDAT') {
-      sawIdat = true;
-      for (let i = 0; i < len && zhead.length < 3; i++) zhead.push(b[o + 8 + i]!);
-    }
-    o += 12 + len;
-    if (type === 'IEND') {
-      if (!sawIdat) throw new ImageDecodeError('invalid PNG: no image data (IDAT chunk)');
-      checkZlibHeader(zhead);
-      return o;
-    }
-  }
-  throw new ImageDecodeError('invalid PNG: the file is truncated (no IEND chunk)');
-}
-
-/**
- * Cheap sanity check of the zlib stream header. pngjs 7's synchronous inflate (the path
- * for non-interlaced images) does not surface zlib errors on current Node versions: it
- * returns its whole uninitialised output buffer instead. Structure and CRC checks catch
- * truncated and randomly damaged files; this catches IDAT data that is not zlib at all.
- * A well-formed header followed by a bad or too short deflate stream is NOT detected.
- */
-function checkZlibHeader(h: number[]): void {
-  const [cmf, flg, first] = h;
-  if (
-    cmf === undefined ||
-    flg === undefined ||
-    first === undefined ||
-    (cmf & 0x0f) !== 8 ||
-    cmf >> 4 > 7 ||
-    ((cmf << 8) | flg) % 31 !== 0 ||
-    (flg & 0x20) !== 0 ||
-    ((first >> 1) & 3) === 3
-  ) {
-    throw new ImageDecodeError('invalid PNG: the image data is not a valid zlib stream');
-  }
-}
-
-/**
- * pngjs needs a Node `Buffer` (it calls readUInt32BE etc. on slices) and Node's `zlib`
- * (inflateSync). Both exist in Node; a browser build must substitute a decoder.
- */
-function decodePng(bytes: Uint8Array, maxPixels: number): RgbaImage {
+function readPngHeader(bytes: Uint8Array, maxPixels: number): PngHeader {
   // IHDR must be the first chunk: length 13, type "IHDR", then width and height.
   if (bytes.length < 8 + 8 + 13 + 4) {
     throw new ImageDecodeError(`invalid PNG: the file is truncated (${bytes.length} bytes, no complete IHDR)`);
@@ -358,60 +396,368 @@ function decodePng(bytes: Uint8Array, maxPixels: number): RgbaImage {
   if (bytes[26] !== 0 || bytes[27] !== 0 || (bytes[28] !== 0 && bytes[28] !== 1)) {
     throw new ImageDecodeError('invalid PNG: unknown compression, filter or interlace method');
   }
-  // Structure and CRCs are checked here (pngjs's own CRC check is then turned off): its
-  // sync reader reports most corruptions as "unrecognised content at end of stream".
-  const end = checkPngChunks(bytes);
-
-  if (typeof Buffer === 'undefined') {
-    throw new ImageDecodeError('PNG decoding is not available in this environment (pngjs needs Node.js Buffer and zlib)');
-  }
-  let png: {
-    width: number;
-    height: number;
-    depth?: number;
-    colorType?: number;
-    data: Uint8Array;
-    transColor?: number[];
-  };
-  try {
-    // Bytes after IEND are ignored (as browsers do).
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, end);
-    png = pngjs.PNG.sync.read(buf, { checkCRC: false }) as unknown as typeof png;
-  } catch (e) {
-    const msg = errorMessage(e);
-    if (/read requests waitng on finished stream|unexpected end of file/i.test(msg)) {
-      throw new ImageDecodeError(`invalid PNG: the file is truncated (${msg})`);
-    }
-    throw new ImageDecodeError(`invalid PNG: ${msg}`);
-  }
-  const d = png.data;
-  if (png.width !== width || png.height !== height || !(d instanceof Uint8Array) || d.length !== width * height * 4) {
-    throw new ImageDecodeError('invalid PNG: decoder returned an unexpected pixel buffer');
-  }
-  const data = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-  if ((png.colorType === 0 || png.colorType === 2) && png.transColor && png.transColor.length > 0) {
-    restoreColorKey(data, png.transColor, png.depth ?? 8);
-  }
-  return { data, width, height };
+  return { width, height, depth, colorType, interlaced: bytes[28] === 1 };
 }
 
 /**
- * pngjs sets pixels matching the tRNS color key to (0,0,0,0). Without an alpha channel,
- * alpha 0 can only come from the key, so those pixels get their stored color back
- * (scaled to 8 bits like the others), keeping alpha 0.
+ * Walk the chunks after the signature: every chunk must fit in the file, have a valid
+ * type and CRC, and IEND must be present (bytes after it are ignored, as browsers do).
+ * Collects the IDAT data, PLTE and tRNS; all other chunks (iCCP, text, ...) are skipped.
  */
-function restoreColorKey(data: Uint8Array, key: number[], depth: number): void {
-  const max = 2 ** depth - 1;
-  const to8 = (v: number): number => (depth === 8 ? v : Math.floor((v * 255) / max + 0.5));
-  const r = to8(key[0]!);
-  const g = key.length >= 3 ? to8(key[1]!) : r;
-  const b = key.length >= 3 ? to8(key[2]!) : r;
-  for (let i = 0; i < data.length; i += 4) {
-    if (data[i + 3] === 0) {
-      data[i] = r;
-      data[i + 1] = g;
-      data[i + 2] = b;
+function readPngChunks(b: Uint8Array, colorType: number): PngChunks {
+  let o = 8;
+  const idat: Uint8Array[] = [];
+  let idatLength = 0;
+  let plte: Uint8Array | null = null;
+  let trns: Uint8Array | null = null;
+  for (;;) {
+    if (o >= b.length) throw new ImageDecodeError('invalid PNG: the file is truncated (no IEND chunk)');
+    if (o + 8 > b.length) throw new ImageDecodeError('invalid PNG: the file is truncated (incomplete chunk header)');
+    const len = readU32BE(b, o);
+    const t0 = b[o + 4]!;
+    const t1 = b[o + 5]!;
+    const t2 = b[o + 6]!;
+    const t3 = b[o + 7]!;
+    if (!isChunkTypeByte(t0) || !isChunkTypeByte(t1) || !isChunkTypeByte(t2) || !isChunkTypeByte(t3)) {
+      throw new ImageDecodeError(`invalid PNG: corrupt chunk header at byte ${o}`);
     }
+    const type = String.fromCharCode(t0, t1, t2, t3);
+    if (len > 0x7fffffff) throw new ImageDecodeError(`invalid PNG: corrupt length in ${type} chunk`);
+    if (o + 12 + len > b.length) {
+      throw new ImageDecodeError(`invalid PNG: the file is truncated (inside the ${type} chunk at byte ${o})`);
+    }
+    if (crc32(b, o + 4, o + 8 + len) !== readU32BE(b, o + 8 + len)) {
+      throw new ImageDecodeError(`invalid PNG: CRC mismatch in the ${type} chunk at byte ${o} (corrupt file)`);
+    }
+    const data = b.subarray(o + 8, o + 8 + len);
+    o += 12 + len;
+    if (type === 'IEND') break;
+    if (type === 'IDAT') {
+      idat.push(data);
+      idatLength += len;
+    } else if (idat.length === 0) {
+      // PLTE and tRNS only count before the image data; the first of each wins.
+      if (type === 'PLTE' && !plte) plte = data;
+      // A palette's tRNS must follow its PLTE (libpng ignores it otherwise).
+      if (type === 'tRNS' && !trns && (colorType !== 3 || plte)) trns = data;
+    }
+  }
+  if (idat.length === 0) throw new ImageDecodeError('invalid PNG: no image data (IDAT chunk)');
+  let zlib = idat[0]!;
+  if (idat.length > 1) {
+    zlib = new Uint8Array(idatLength);
+    let at = 0;
+    for (const d of idat) {
+      zlib.set(d, at);
+      at += d.length;
+    }
+  }
+  checkZlibHeader(zlib);
+
+  // Invalid or misplaced tRNS is ignored, as libpng does ("benign" errors).
+  let palette: Uint8Array | null = null;
+  let key: number[] | null = null;
+  if (colorType === 3) {
+    if (!plte) throw new ImageDecodeError('invalid PNG: palette image without a palette (PLTE chunk)');
+    const entries = plte.length / 3;
+    if (!Number.isInteger(entries) || entries < 1 || entries > 256) {
+      throw new ImageDecodeError(`invalid PNG: the palette (PLTE chunk) has an invalid length of ${plte.length} bytes`);
+    }
+    // Indices without a palette entry come out opaque black, as with libpng.
+    palette = new Uint8Array(256 * 4);
+    for (let i = 0; i < 256; i++) palette[i * 4 + 3] = 255;
+    for (let i = 0; i < entries; i++) palette.set(plte.subarray(i * 3, i * 3 + 3), i * 4);
+    if (trns && trns.length <= entries) for (let i = 0; i < trns.length; i++) palette[i * 4 + 3] = trns[i]!;
+  } else if (trns && colorType === 0 && trns.length === 2) {
+    key = [(trns[0]! << 8) | trns[1]!];
+  } else if (trns && colorType === 2 && trns.length === 6) {
+    key = [(trns[0]! << 8) | trns[1]!, (trns[2]! << 8) | trns[3]!, (trns[4]! << 8) | trns[5]!];
+  }
+  return { zlib, palette, key };
+}
+
+/**
+ * Cheap sanity check of the zlib stream header (compression method 8, window <= 32K,
+ * header checksum, no preset dictionary) and of the first deflate block type, so that
+ * IDAT data that is not zlib at all gets a clear message before anything is inflated.
+ */
+function checkZlibHeader(z: Uint8Array): void {
+  const cmf = z[0];
+  const flg = z[1];
+  const first = z[2];
+  if (
+    cmf === undefined ||
+    flg === undefined ||
+    first === undefined ||
+    (cmf & 0x0f) !== 8 ||
+    cmf >> 4 > 7 ||
+    ((cmf << 8) | flg) % 31 !== 0 ||
+    (flg & 0x20) !== 0 ||
+    ((first >> 1) & 3) === 3
+  ) {
+    throw new ImageDecodeError('invalid PNG: the image data is not a valid zlib stream');
+  }
+}
+
+/** A reduced image: one Adam7 pass, or the whole image when not interlaced. */
+interface PngPass {
+  x0: number;
+  y0: number;
+  dx: number;
+  dy: number;
+  width: number;
+  height: number;
+  /** Bytes of its filtered scanlines (each with its filter-type byte). */
+  size: number;
+}
+
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+] as const;
+
+function pngPasses(h: PngHeader): PngPass[] {
+  const bitsPerPixel = h.depth * PNG_CHANNELS[h.colorType]!;
+  const pass = (x0: number, y0: number, dx: number, dy: number): PngPass => {
+    const width = Math.max(0, Math.ceil((h.width - x0) / dx));
+    const height = Math.max(0, Math.ceil((h.height - y0) / dy));
+    const size = width && height ? height * (1 + Math.ceil((width * bitsPerPixel) / 8)) : 0;
+    return { x0, y0, dx, dy, width, height, size };
+  };
+  if (!h.interlaced) return [pass(0, 0, 1, 1)];
+  return ADAM7.map(([x0, y0, dx, dy]) => pass(x0, y0, dx, dy)).filter((p) => p.size > 0);
+}
+
+/**
+ * Inflate the IDAT zlib stream into exactly `size` bytes. The input goes in in slices of
+ * `step` bytes, and one slice can produce at most ~1032 x its length (deflate's maximum
+ * ratio) before the output count is checked, so a stream producing more than `size`
+ * bytes is stopped after at most max(~17 MB, ~size) bytes of extra output. (Smaller
+ * slices bound that tighter but make the first, not yet JIT-compiled, decode slower.)
+ */
+function inflatePngData(fflate: Fflate, zlib: Uint8Array, size: number, h: PngHeader): Uint8Array {
+  if (zlib.length < 2 + 2 + 4) throw new ImageDecodeError('invalid PNG: the image data is truncated (zlib stream too short)');
+  const out = new Uint8Array(size);
+  let n = 0;
+  const inflater = new fflate.Inflate((chunk) => {
+    if (n + chunk.length > size) {
+      throw new ImageDecodeError(
+        `invalid PNG: the image data decompresses to more than the ${size} bytes a ${h.width} x ${h.height} image needs (corrupt file or decompression bomb)`,
+      );
+    }
+    out.set(chunk, n);
+    n += chunk.length;
+  });
+  const deflate = zlib.subarray(2, zlib.length - 4);
+  const step = Math.min(1 << 20, Math.max(16384, Math.floor(size / 1024)));
+  try {
+    for (let i = 0; i < deflate.length; i += step) inflater.push(deflate.subarray(i, i + step), false);
+    inflater.push(new Uint8Array(0), true); // throws "unexpected EOF" unless the stream ended
+  } catch (e) {
+    if (e instanceof ImageDecodeError) throw e;
+    if ((e as { code?: unknown }).code === 0) {
+      throw new ImageDecodeError('invalid PNG: the image data is truncated (unexpected end of the zlib stream)');
+    }
+    throw new ImageDecodeError(`invalid PNG: corrupt image data (zlib: ${errorMessage(e)})`);
+  }
+  if (n !== size) {
+    throw new ImageDecodeError(
+      `invalid PNG: the image data is truncated or corrupt: it decompresses to ${n} bytes, a ${h.width} x ${h.height} image needs ${size}`,
+    );
+  }
+  if (adler32(out) !== readU32BE(zlib, zlib.length - 4)) {
+    throw new ImageDecodeError('invalid PNG: checksum mismatch in the image data (corrupt zlib stream)');
+  }
+  return out;
+}
+
+/**
+ * A minimal non-interlaced PNG holding already-verified scanlines, for fast-png to
+ * unfilter: signature, IHDR, one IDAT with a zlib stream of stored (uncompressed) blocks,
+ * IEND. CRCs and the Adler-32 are left zero: fast-png (checkCrc: false) and fflate never
+ * read them.
+ */
+function scanlinesPng(width: number, height: number, depth: number, colorType: number, lines: Uint8Array): Uint8Array {
+  const blocks = Math.max(1, Math.ceil(lines.length / 65535));
+  const zlibLength = 2 + lines.length + 5 * blocks + 4;
+  const png = new Uint8Array(8 + 25 + 12 + zlibLength + 12);
+  png.set(PNG_SIGNATURE, 0);
+  writeU32BE(png, 8, 13);
+  png.set(ascii('IHDR'), 12);
+  writeU32BE(png, 16, width);
+  writeU32BE(png, 20, height);
+  png[24] = depth;
+  png[25] = colorType; // compression, filter and interlace method: 0
+  let o = 33;
+  writeU32BE(png, o, zlibLength);
+  png.set(ascii('IDAT'), o + 4);
+  o += 8;
+  png[o++] = 0x78; // deflate, 32K window
+  png[o++] = 0x01; // no dictionary; (0x7801 % 31) === 0
+  for (let i = 0; i < lines.length; i += 65535) {
+    const len = Math.min(65535, lines.length - i);
+    png[o] = i + len >= lines.length ? 1 : 0; // BFINAL, BTYPE 00 (stored)
+    png[o + 1] = len & 0xff;
+    png[o + 2] = len >>> 8;
+    png[o + 3] = ~len & 0xff;
+    png[o + 4] = (~len >>> 8) & 0xff;
+    png.set(lines.subarray(i, i + len), o + 5);
+    o += 5 + len;
+  }
+  o += 4 + 4; // Adler-32, IDAT CRC
+  writeU32BE(png, o, 0);
+  png.set(ascii('IEND'), o + 4);
+  return png;
+}
+
+let scale16: Uint8Array | null = null;
+
+/** 8-bit value of each sample value at `depth`: v * 255 / (2^depth - 1), rounded. */
+function sampleTo8(depth: number): Uint8Array {
+  if (depth === 16) {
+    if (!scale16) {
+      scale16 = new Uint8Array(65536);
+      // round(v / 257), exact: v + 128.5 is never a multiple of 257
+      for (let v = 0; v < 65536; v++) scale16[v] = ((v + 128) / 257) | 0;
+    }
+    return scale16;
+  }
+  const max = (1 << depth) - 1;
+  return Uint8Array.from({ length: 256 }, (_, v) => (v <= max ? (v * 255) / max : 0));
+}
+
+/**
+ * Write one unfiltered reduced image (samples as fast-png returns them: 16-bit values in
+ * a Uint16Array, 8-bit in a Uint8Array, 1/2/4-bit packed rows) into the RGBA output.
+ */
+function writeRgba(
+  samples: Uint8Array | Uint16Array,
+  p: PngPass,
+  h: PngHeader,
+  chunks: PngChunks,
+  out: Uint8Array,
+): void {
+  const { depth, colorType } = h;
+  const n = PNG_CHANNELS[colorType]!;
+  const to8 = sampleTo8(depth);
+  const pal = chunks.palette ?? new Uint8Array(0);
+  // color key (raw sample values); -1 never matches
+  const k0 = chunks.key?.[0] ?? -1;
+  const k1 = chunks.key?.[1] ?? -1;
+  const k2 = chunks.key?.[2] ?? -1;
+  const packed = depth < 8;
+  const line = packed ? new Uint8Array(p.width) : null;
+  const mask = (1 << depth) - 1;
+  const stride = packed ? Math.ceil((p.width * depth) / 8) : p.width * n;
+  const step = p.dx * 4;
+  for (let y = 0; y < p.height; y++) {
+    let s: Uint8Array | Uint16Array = samples;
+    let i = y * stride;
+    if (line) {
+      for (let x = 0; x < p.width; x++) {
+        const bit = x * depth;
+        line[x] = (samples[i + (bit >> 3)]! >> (8 - depth - (bit & 7))) & mask;
+      }
+      s = line;
+      i = 0;
+    }
+    let o = ((p.y0 + y * p.dy) * h.width + p.x0) * 4;
+    switch (colorType) {
+      case 0:
+        for (let x = 0; x < p.width; x++, o += step) {
+          const v = s[i++]!;
+          const g = to8[v]!;
+          out[o] = g;
+          out[o + 1] = g;
+          out[o + 2] = g;
+          out[o + 3] = v === k0 ? 0 : 255;
+        }
+        break;
+      case 2:
+        for (let x = 0; x < p.width; x++, o += step, i += 3) {
+          const r = s[i]!;
+          const g = s[i + 1]!;
+          const b = s[i + 2]!;
+          out[o] = to8[r]!;
+          out[o + 1] = to8[g]!;
+          out[o + 2] = to8[b]!;
+          out[o + 3] = r === k0 && g === k1 && b === k2 ? 0 : 255;
+        }
+        break;
+      case 3:
+        for (let x = 0; x < p.width; x++, o += step) {
+          const c = s[i++]! * 4;
+          out[o] = pal[c]!;
+          out[o + 1] = pal[c + 1]!;
+          out[o + 2] = pal[c + 2]!;
+          out[o + 3] = pal[c + 3]!;
+        }
+        break;
+      case 4:
+        for (let x = 0; x < p.width; x++, o += step, i += 2) {
+          const g = to8[s[i]!]!;
+          out[o] = g;
+          out[o + 1] = g;
+          out[o + 2] = g;
+          out[o + 3] = to8[s[i + 1]!]!;
+        }
+        break;
+      default: // 6
+        for (let x = 0; x < p.width; x++, o += step, i += 4) {
+          out[o] = to8[s[i]!]!;
+          out[o + 1] = to8[s[i + 1]!]!;
+          out[o + 2] = to8[s[i + 2]!]!;
+          out[o + 3] = to8[s[i + 3]!]!;
+        }
+    }
+  }
+}
+
+async function decodePng(bytes: Uint8Array, maxPixels: number): Promise<RgbaImage> {
+  const h = readPngHeader(bytes, maxPixels);
+  const chunks = readPngChunks(bytes, h.colorType);
+  const passes = pngPasses(h);
+  const size = passes.reduce((sum, p) => sum + p.size, 0);
+  const { fastPng, fflate } = await loadPngCodec();
+  try {
+    const lines = inflatePngData(fflate, chunks.zlib, size, h);
+    const n = PNG_CHANNELS[h.colorType]!;
+    let out: Uint8Array | null = null;
+    let at = 0;
+    for (const p of passes) {
+      const png = fastPng.decode(scanlinesPng(p.width, p.height, h.depth, h.colorType, lines.subarray(at, at + p.size)), {
+        checkCrc: false,
+      });
+      at += p.size;
+      const d = png.data;
+      const expected = h.depth < 8 ? p.height * Math.ceil((p.width * h.depth) / 8) : p.width * p.height * n;
+      if (
+        png.width !== p.width ||
+        png.height !== p.height ||
+        png.channels !== n ||
+        !(h.depth === 16 ? d instanceof Uint16Array : d instanceof Uint8Array) ||
+        d.length !== expected
+      ) {
+        throw new ImageDecodeError('invalid PNG: decoder returned an unexpected pixel buffer');
+      }
+      // 8-bit RGBA, not interlaced: fast-png's fresh buffer already is the result.
+      if (!h.interlaced && h.colorType === 6 && h.depth === 8) return { data: d as Uint8Array, width: h.width, height: h.height };
+      out ??= new Uint8Array(h.width * h.height * 4);
+      writeRgba(d as Uint8Array | Uint16Array, p, h, chunks, out);
+    }
+    return { data: out!, width: h.width, height: h.height };
+  } catch (e) {
+    if (e instanceof ImageDecodeError) throw e;
+    if (e instanceof RangeError && /allocation|array buffer|array length/i.test(e.message)) {
+      throw new ImageDecodeError(`PNG is too large to decode in the available memory (${e.message})`);
+    }
+    // fast-png: "Unsupported filter: 7" and the like
+    throw new ImageDecodeError(`invalid PNG: ${errorMessage(e)}`);
   }
 }
 
