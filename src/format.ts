@@ -183,7 +183,8 @@ function decodeUnchecked(input: Uint8Array | ArrayBuffer): ModelSource {
   return src;
 }
 
-function toBytes(input: Uint8Array | ArrayBuffer): Uint8Array {
+/** The bytes of a model given as a Uint8Array or an ArrayBuffer (from any realm). */
+export function toBytes(input: Uint8Array | ArrayBuffer, what = 'a model'): Uint8Array {
   if (input instanceof Uint8Array) return input;
   // instanceof fails across realms (iframes, workers' transfers, vm, jsdom); the tag does not.
   const tag = Object.prototype.toString.call(input);
@@ -192,7 +193,7 @@ function toBytes(input: Uint8Array | ArrayBuffer): Uint8Array {
     return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   }
   if (tag === '[object ArrayBuffer]') return new Uint8Array(input as ArrayBuffer);
-  throw new ModelFormatError('a model must be given as a Uint8Array or an ArrayBuffer');
+  throw new ModelFormatError(`${what} must be given as a Uint8Array or an ArrayBuffer`);
 }
 
 function checksumError(detail: string): ChecksumError {

@@ -113,8 +113,12 @@ interface Packers {
   pack_dw3x3_u8(src: number, lut: number, C: number, colScale: number, bias: number, dst: number): void;
 }
 
-/** A weight tensor to pack (see WeightJob in plan.ts). */
-interface Job {
+/**
+ * One weight tensor to pack at load: `gemm` (K x N, row-major, -> GEMM blocks) or `dw` (3x3
+ * depthwise, N = channels). The planner lists them; packWeights writes each at float offset
+ * `at` of the weights region.
+ */
+export interface WeightJob {
   kind: 'gemm' | 'dw';
   tensor: StoredTensor;
   K: number;
@@ -126,7 +130,7 @@ interface Job {
 const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 /** Bytes of staging memory packWeights needs: the largest tensor plus its fold factors. */
-export function stagingBytes(jobs: readonly Job[]): number {
+export function stagingBytes(jobs: readonly WeightJob[]): number {
   let most = 0;
   for (const j of jobs) {
     const stored = j.tensor.dtype === 'f16' ? j.tensor.data.byteLength * 2 : j.tensor.data.byteLength;
@@ -140,7 +144,7 @@ export function stagingBytes(jobs: readonly Job[]): number {
  * stored: uint8 stays uint8, with a 256-entry table of its values) at `stagingAt`, which may
  * be the not-yet-used arena. Bit-identical to foldBatchNorm + packGemm/packDepthwise.
  */
-export function packWeights(k: Packers, jobs: readonly Job[], weightsAt: number, stagingAt: number): void {
+export function packWeights(k: Packers, jobs: readonly WeightJob[], weightsAt: number, stagingAt: number): void {
   for (const j of jobs) {
     const t = j.tensor;
     const data = t.dtype === 'f16' ? new Uint8Array(dequantize(t).buffer) : t.data;

@@ -10,7 +10,9 @@
 import type { Activation, Conv2DLayer, DenseLayer, DepthwiseLayer, LayerDesc, ModelSource, StoredTensor } from './desc.js';
 import { dequantize, inferShapes, resolvePadding } from './format.js';
 import { UnsupportedModelError } from './errors.js';
-import { dwPackedFloats, foldFactors, gemmPackedFloats, type FoldFactors } from './pack.js';
+import { dwPackedFloats, foldFactors, gemmPackedFloats, type FoldFactors, type WeightJob } from './pack.js';
+
+export type { WeightJob };
 import { variantName, type KernelExports, type KernelVariant } from './wasm.js';
 
 /**
@@ -37,19 +39,6 @@ export interface PlanStep {
   macs: number;
 }
 
-/**
- * One weight tensor to pack at load: `gemm` (K x N, row-major, -> GEMM blocks) or `dw` (3x3
- * depthwise, N = channels). Packing is done by the wasm packers (assembly/pack.ts) straight
- * into the weights region, at float offset `at`.
- */
-export interface WeightJob {
-  kind: 'gemm' | 'dw';
-  tensor: StoredTensor;
-  K: number;
-  N: number;
-  fold: FoldFactors;
-  at: number;
-}
 
 export interface ArenaBuffer {
   name: string;

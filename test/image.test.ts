@@ -1,3 +1,4 @@
+import { mulberry32 } from '../src/builders.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { constants as zlibConstants, crc32, deflateRawSync, deflateSync } from 'node:zlib';
@@ -16,17 +17,7 @@ function sample(name: string): Uint8Array {
   return readFileSync(fileURLToPath(new URL(`../samples/${name}`, import.meta.url)));
 }
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function randomRgba(w: number, h: number, seed: number): RgbaImage {
   const r = rng(seed);

@@ -2,6 +2,7 @@
 // benchmarks trust: its interpreter against naive JavaScript loops, its fused (peer) form
 // against its plain (reference) form, and both against the original nsfwjs model as
 // tfjs-layers runs it, on the cpu and wasm backends.
+import { mulberry32 } from '../src/builders.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
@@ -20,17 +21,6 @@ import {
 // ---------------------------------------------------------------------------------------
 // Small helpers, deliberately independent of src/ (only its types are used).
 
-/** Seeded PRNG (mulberry32): the same weights and inputs on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function uniform(rand: () => number, n: number, lo: number, hi: number): Float32Array {
   return Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());

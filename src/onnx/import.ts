@@ -28,7 +28,7 @@ import type {
   StoredTensor,
 } from '../desc.js';
 import { MobileNetWasmError, ModelFormatError, UnsupportedModelError } from '../errors.js';
-import { resolvePadding, validateModel } from '../format.js';
+import { resolvePadding, toBytes, validateModel } from '../format.js';
 
 // ---------------------------------------------------------------------------------------
 // Protobuf wire format, reading.
@@ -709,16 +709,6 @@ function intValues(t: OnnxTensor): number[] {
 /** Tag bytes of every ModelProto field, with its wire type: what may follow ir_version. */
 const MODEL_TAGS = new Set([0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72, 0xa2, 0xca]);
 
-function toBytes(input: Uint8Array | ArrayBuffer): Uint8Array {
-  if (input instanceof Uint8Array) return input;
-  const tag = Object.prototype.toString.call(input);
-  if (tag === '[object Uint8Array]') {
-    const view = input as unknown as Uint8Array;
-    return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-  }
-  if (tag === '[object ArrayBuffer]') return new Uint8Array(input as ArrayBuffer);
-  throw new ModelFormatError('an ONNX model must be given as a Uint8Array or an ArrayBuffer');
-}
 
 /**
  * Whether the bytes start like an ONNX ModelProto: field 1 (ir_version, a small varint), then
@@ -727,7 +717,7 @@ function toBytes(input: Uint8Array | ArrayBuffer): Uint8Array {
 export function looksLikeOnnx(input: Uint8Array | ArrayBuffer): boolean {
   let b: Uint8Array;
   try {
-    b = toBytes(input);
+    b = toBytes(input, 'an ONNX model');
   } catch {
     return false;
   }
@@ -1585,7 +1575,7 @@ function readPreprocess(v: unknown): Preprocess | undefined {
  */
 export function importOnnx(bytes: Uint8Array | ArrayBuffer): ModelSource {
   try {
-    return importUnchecked(toBytes(bytes));
+    return importUnchecked(toBytes(bytes, 'an ONNX model'));
   } catch (e) {
     if (e instanceof MobileNetWasmError) throw e;
     throw new ModelFormatError(`unreadable ONNX model: ${e instanceof Error ? e.message : String(e)}`);
