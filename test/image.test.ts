@@ -403,9 +403,9 @@ describe('decodeImage: errors', () => {
       chunk('IDAT', deflateSync(Buffer.alloc(1000))),
       chunk('IEND', Buffer.alloc(0)),
     ]);
-    const t0 = performance.now();
+    const before = process.memoryUsage().arrayBuffers;
     const e = await decodeError(file);
-    expect(performance.now() - t0).toBeLessThan(50);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 << 20); // nothing decoded
     expect(e.message).toMatch(/too large/);
     expect(e.message).toMatch(/100000 x 100000/);
   });
@@ -416,9 +416,9 @@ describe('decodeImage: errors', () => {
       0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, 0xff, 0xff, 0xff, 0xff, 0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01,
       0x03, 0x11, 0x01,
     ]);
-    const t0 = performance.now();
+    const before = process.memoryUsage().arrayBuffers;
     const e = await decodeError(file);
-    expect(performance.now() - t0).toBeLessThan(50);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 << 20); // nothing decoded
     expect(e.message).toMatch(/too large/);
   });
 
@@ -916,22 +916,4 @@ describe('imageToInput: validation and speed', () => {
     for (const p of badPre) expect(() => imageToInput(good, 2, 2, p as Preprocess)).toThrow(InputError);
   });
 
-  it('a 4000x3000 photo to 224x224 takes well under 100 ms', () => {
-    const big = randomRgba(4000, 3000, 7);
-    const p: Preprocess = { resize: 'bilinear', alignCorners: true, scale: 1 / 127.5, offset: -1 };
-    imageToInput(big, 224, 224, p); // warm up
-    const times: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const t0 = performance.now();
-      imageToInput(big, 224, 224, p);
-      times.push(performance.now() - t0);
-    }
-    const best = Math.min(...times);
-    console.log(`imageToInput 4000x3000 -> 224x224: best ${best.toFixed(3)} ms, runs ${times.map((t) => t.toFixed(2)).join(', ')}`);
-    expect(best).toBeLessThan(20);
-    // full-resolution "resize" (identity), 36M output floats
-    const t0 = performance.now();
-    imageToInput(big, 3000, 4000, p);
-    console.log(`imageToInput 4000x3000 -> 4000x3000: ${(performance.now() - t0).toFixed(1)} ms`);
-  });
 });
