@@ -34,7 +34,7 @@ export interface ThreadInit {
 }
 
 /** Spin iterations before sleeping at a barrier: steps are short, a futex wake costs more. */
-const SPINS = 4000;
+const SPINS = 100000;
 
 /**
  * Waits until all `n` threads reach this point. Sense by generation: each arrival reads the
