@@ -1227,16 +1227,6 @@ export const HUGE_WASM_BYTES = 256 * 2 ** 20;
 
 export const KNOWN_BUGS = [
   {
-    id: 'options-null',
-    what: 'load(x, null) / classify(x, null) throw TypeError (options not defaulted when null)',
-    match: (c, e) => e instanceof TypeError && /Cannot read properties of null \(reading '(build|kernels|maxMemoryBytes|topK)'\)/.test(e.message) && c.optionsNull === true,
-  },
-  {
-    id: 'kernels-option-unchecked',
-    what: 'load(x, { kernels: <unknown> }) succeeds; run() then fails with "internal error ... is not a function"',
-    match: (c, e, lib) => e instanceof lib.MobileNetWasmError && /internal error.*is not a function/.test(e.message) && c.badKernels === true,
-  },
-  {
     id: 'stringify-in-error-message',
     what: 'error messages JSON.stringify untrusted values: a BigInt or circular value in an in-memory ModelSource throws TypeError; a deeply nested value (20,000 levels) in an in-memory ModelSource or a model.json throws RangeError (stack overflow). From a .mnw file decodeModel wraps it.',
     match: (c, e) =>

@@ -7,7 +7,7 @@ import { createModel, type LoadOptions, type Model } from './model.js';
 import { importOnnx, looksLikeOnnx } from './onnx/import.js';
 
 export type { LoadOptions, MemoryReport, Prediction, ClassifyOptions, ImageInput } from './model.js';
-export { Model, topClasses } from './model.js';
+export { Model, topClasses, DEFAULT_MAX_MEMORY_BYTES, MAX_DEFAULT_THREADS } from './model.js';
 export * from './errors.js';
 export type * from './desc.js';
 export { encodeModel, decodeModel, validateModel, dequantize } from './format.js';
@@ -26,7 +26,12 @@ export const DEFAULT_MODEL_URL = new URL('../weights/nsfwjs-mobilenet-v2.mnw', i
 async function readBytes(source: string | URL): Promise<Uint8Array> {
   const url = source instanceof URL ? source : /^[a-z][a-z0-9+.-]*:\/\//i.test(source) ? new URL(source) : null;
   if (url && url.protocol !== 'file:') {
-    const res = await fetch(url);
+    let res: Response;
+    try {
+      res = await fetch(url);
+    } catch (e) {
+      throw new ModelFormatError(`cannot fetch ${url.href}: ${(e as Error).message}`);
+    }
     if (!res.ok) throw new ModelFormatError(`cannot fetch ${url.href}: HTTP ${res.status}`);
     return new Uint8Array(await res.arrayBuffer());
   }
@@ -69,6 +74,6 @@ export async function readModel(source: ModelInput = DEFAULT_MODEL_URL): Promise
  * labels Drawing/Hentai/Neutral/Porn/Sexy). Rejects with ModelFormatError, ChecksumError,
  * UnsupportedModelError, EnvironmentError or OutOfMemoryError.
  */
-export async function load(source?: ModelInput, options: LoadOptions = {}): Promise<Model> {
+export async function load(source?: ModelInput, options: LoadOptions | null = {}): Promise<Model> {
   return createModel(await readModel(source), options);
 }

@@ -23,7 +23,11 @@ export interface LoadOptions {
    * layer on the kernels' scalar twins (slow; for checking).
    */
   kernels?: KernelVariant | 'auto';
-  /** Refuse models whose wasm memory (weights + arena) would exceed this many bytes. */
+  /**
+   * Refuse models whose wasm memory (weights + arena) would exceed this many bytes, with an
+   * OutOfMemoryError naming the size. Default DEFAULT_MAX_MEMORY_BYTES (1 GiB): a model file of
+   * a few hundred bytes can describe a network whose activations need gigabytes.
+   */
   maxMemoryBytes?: number;
   /**
    * Compute threads: default the available cores, at most 4; 1 runs on the calling thread.
@@ -45,6 +49,32 @@ export interface ThreadsReport {
 
 /** The default thread count: every core, at most this many. */
 export const MAX_DEFAULT_THREADS = 4;
+
+/** The default cap on a model's wasm memory (see LoadOptions.maxMemoryBytes). */
+export const DEFAULT_MAX_MEMORY_BYTES = 2 ** 30;
+
+const BUILDS = ['auto', 'simd', 'relaxed', 'debug'];
+const VARIANTS = ['auto', 'x86', 'arm', 'scalar'];
+
+/** Options checked before anything is allocated: a typo must not surface as a kernel failure. */
+function checkOptions(o: LoadOptions): void {
+  if (o.build !== undefined && !BUILDS.includes(o.build)) {
+    throw new InputError(`build must be one of ${BUILDS.join(', ')}, got ${String(o.build)}`);
+  }
+  if (o.kernels !== undefined && !VARIANTS.includes(o.kernels)) {
+    throw new InputError(`kernels must be one of ${VARIANTS.join(', ')}, got ${String(o.kernels)}`);
+  }
+  if (o.maxMemoryBytes !== undefined && !(typeof o.maxMemoryBytes === 'number' && o.maxMemoryBytes > 0)) {
+    throw new InputError(`maxMemoryBytes must be a positive number, got ${String(o.maxMemoryBytes)}`);
+  }
+}
+
+/** Threads of models dropped without dispose() are stopped when the model is collected. */
+const orphans = typeof FinalizationRegistry === 'undefined'
+  ? null
+  : new FinalizationRegistry<Promise<ThreadPool>>((pool) => {
+    void pool.then((p) => p.dispose(), () => undefined);
+  });
 
 export interface MemoryReport {
   /** Bytes of the activation arena (all activations and scratch, by liveness). */
@@ -117,6 +147,7 @@ export class Model {
   ) {
     this.kernels = kernels;
     this.threads = threads;
+    if (pool) orphans?.register(this, pool, this);
     this.threadsReady = pool
       ? pool.then(
         (p) => {
@@ -233,9 +264,9 @@ export class Model {
    * resized and normalized as the model was trained. Returns the topK classes, most probable
    * first. Runs through run(), so it queues behind other runs and uses the threads.
    */
-  async classify(image: ImageInput, options: ClassifyOptions = {}): Promise<Prediction[]> {
+  async classify(image: ImageInput, options: ClassifyOptions | null = {}): Promise<Prediction[]> {
     this.live();
-    const topK = options.topK ?? 3;
+    const topK = options?.topK ?? 3;
     if (!Number.isInteger(topK) || topK < 1) throw new InputError(`topK must be a positive integer, got ${topK}`);
     const pre = this.desc.preprocess;
     if (!pre) throw new InputError('this model has no preprocessing description; use run() with prepared input');
@@ -253,6 +284,7 @@ export class Model {
   dispose(): void {
     this.wasm = null;
     this.pool?.dispose();
+    orphans?.unregister(this);
   }
 }
 
@@ -312,7 +344,9 @@ async function chooseThreads(options: LoadOptions, build: WasmBuild): Promise<Th
 }
 
 /** Plans a model and places it in a fresh wasm instance (shared memory and threads if asked). */
-export async function createModel(src: ModelSource, options: LoadOptions = {}): Promise<Model> {
+export async function createModel(src: ModelSource, opts: LoadOptions | null = {}): Promise<Model> {
+  const options = opts ?? {};
+  checkOptions(options);
   const build = await chooseBuild(options.build ?? 'auto');
   const threads = await chooseThreads(options, build);
   const T = threads.count;
@@ -325,9 +359,11 @@ export async function createModel(src: ModelSource, options: LoadOptions = {}): 
   const weightBytes = plan.weightFloats * 4;
   const arenaAt = align(weightsAt + weightBytes);
   const total = arenaAt + Math.max(plan.arenaBytes, stagingBytes(plan.weightJobs));
-  if (options.maxMemoryBytes !== undefined && total > options.maxMemoryBytes) {
+  const cap = options.maxMemoryBytes ?? DEFAULT_MAX_MEMORY_BYTES;
+  if (total > cap) {
     throw new OutOfMemoryError(
-      `this model needs ${total} bytes of wasm memory (weights ${weightBytes}, arena ${plan.arenaBytes}); maxMemoryBytes is ${options.maxMemoryBytes}`,
+      `this model needs ${total} bytes of wasm memory (weights ${weightBytes}, arena ${plan.arenaBytes}); ` +
+        `maxMemoryBytes is ${cap}${options.maxMemoryBytes === undefined ? ' (the default; pass a larger maxMemoryBytes to allow it)' : ''}`,
     );
   }
   const layout = { weightsAt, arenaAt };

@@ -54,9 +54,9 @@ async function spawn(onMessage: Listener, onFailure: Failure): Promise<AnyWorker
   if (isNode()) {
     const url = workerUrl();
     const { Worker } = await import('node:worker_threads');
-    // Workers inherit the process's node flags; --input-type (node -e scripts) is invalid there.
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-    const w = new Worker(url, { execArgv });
+    // No node flags for workers: some the process may have (--input-type, --expose-gc) are
+    // refused there, and V8 flags apply to the whole process anyway.
+    const w = new Worker(url, { execArgv: [] });
     w.on('message', onMessage);
     w.on('error', (e) => onFailure(e.message));
     w.on('exit', (code) => onFailure(`the worker exited (code ${code})`));
