@@ -13,20 +13,13 @@ import { readFileSync } from 'node:fs';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { load, mobilenetV1, mobilenetV2, decodeImage, type Model } from '../src/index.js';
 import { initTf, loadNsfwjsLayersModel, buildTfjsNetwork } from '../bench/peers/tfjs.mjs';
-import { mulberry32, maxRelDiff } from './helpers/wasm.js';
+import { maxAbsDiff, maxRelDiff, mulberry32 } from './helpers/wasm.js';
 
 type Tf = Awaited<ReturnType<typeof initTf>>;
 let tf: Tf;
 beforeAll(async () => {
   tf = await initTf('cpu');
 });
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 function randomInput(seed: number, n: number, lo: number, hi: number): Float32Array {
   const r = mulberry32(seed);

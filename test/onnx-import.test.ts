@@ -25,6 +25,7 @@ import type { ModelSource } from '../src/desc.js';
 import { mulberry32 } from '../src/builders.js';
 import { exportOnnx } from '../src/onnx/export.js';
 import { looksLikeOnnx } from '../src/onnx/import.js';
+import { maxAbsDiff, maxRelDiff } from './helpers/wasm.js';
 
 const { onnx } = onnxProto;
 const HAVE_DEFAULT_MODEL = existsSync(fileURLToPath(DEFAULT_MODEL_URL));
@@ -36,21 +37,6 @@ function seeded(n: number, seed: number, lo: number, hi: number): Float32Array {
   for (let i = 0; i < n; i++) x[i] = lo + (hi - lo) * rand();
   return x;
 }
-
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
-
-/** max |a-b| / max(1, |b|). */
-const maxRelDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
-  return m;
-};
 
 async function runOrt(bytes: Uint8Array, feeds: Record<string, { data: Float32Array; dims: number[] }>): Promise<{ data: Float32Array; dims: readonly number[] }> {
   const session = await ort.InferenceSession.create(bytes, ORT_OPTIONS);

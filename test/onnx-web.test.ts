@@ -11,6 +11,7 @@ import type { KernelVariant } from '../src/wasm.js';
 import type { ModelSource } from '../src/desc.js';
 import { mulberry32 } from '../src/builders.js';
 import { exportOnnx } from '../src/onnx/export.js';
+import { maxRelDiff } from './helpers/wasm.js';
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.proxy = false;
@@ -52,12 +53,6 @@ async function compareWeb(label: string, src: ModelSource, input: Float32Array):
   expect(first.dims).toEqual([1, ours.length]);
   return { ours, theirs: first.data as Float32Array };
 }
-
-const maxRelDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
-  return m;
-};
 
 describe('exportOnnx in onnxruntime-web (wasm, Node)', () => {
   it('MobileNetV2 1.0 224 logits agree with Model.run() (max rel diff <= 1e-4)', async () => {

@@ -16,6 +16,7 @@ import { dequantize } from '../src/format.js';
 import { mulberry32 } from '../src/builders.js';
 import { exportOnnx } from '../src/onnx/export.js';
 import { exportOnnxCommand } from '../src/onnx/cli.js';
+import { maxAbsDiff, maxRelDiff } from './helpers/wasm.js';
 
 const { onnx } = onnxProto;
 const DEFAULT_MODEL_PATH = fileURLToPath(DEFAULT_MODEL_URL);
@@ -31,21 +32,6 @@ function seededInput(shape: readonly number[], seed: number, lo: number, hi: num
   for (let i = 0; i < n; i++) x[i] = lo + (hi - lo) * rand();
   return x;
 }
-
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
-
-/** max |a-b| / max(1, |b|). */
-const maxRelDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
-  return m;
-};
 
 interface Compared {
   ours: Float32Array;

@@ -17,6 +17,7 @@ import {
   nsfwjsLabels,
   nsfwjsModelDir,
 } from '../bench/peers/tfjs.mjs';
+import { maxAbsDiff } from './helpers/wasm.js';
 
 // ---------------------------------------------------------------------------------------
 // Small helpers, deliberately independent of src/ (only its types are used).
@@ -24,13 +25,6 @@ import {
 
 function uniform(rand: () => number, n: number, lo: number, hi: number): Float32Array {
   return Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 function maxAbs(a: ArrayLike<number>): number {

@@ -56,6 +56,17 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** max |a-b| over all elements (Infinity where either is NaN). */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
 export const clampJs = (v: number, lo: number, hi: number): number => Math.min(Math.max(v, lo), hi);
 
 /** out = clamp(a(MxK) * w(KxN) + b) + res */
