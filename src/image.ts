@@ -237,6 +237,9 @@ const JPEG_PROCESS: Record<number, string> = {
   0xcf: 'hierarchical arithmetic-coded lossless',
 };
 
+/** Pixels one byte of a JPEG can plausibly cover: 64 blocks (a flat image needs ~1 byte per 10). */
+const JPEG_MIN_PIXELS_PER_BYTE = 4096;
+
 async function decodeJpeg(bytes: Uint8Array, maxPixels: number): Promise<RgbaImage> {
   const frame = scanJpegFrame(bytes);
   if (frame) {
@@ -249,6 +252,14 @@ async function decodeJpeg(bytes: Uint8Array, maxPixels: number): Promise<RgbaIma
       throw new ImageDecodeError('unsupported JPEG: height defined by a DNL marker');
     }
     checkDimensions('JPEG', frame.width, frame.height, maxPixels);
+    // Even a flat-colour JPEG spends a few bits on every 8x8 block, so a file far smaller than
+    // its frame cannot hold its image: it is truncated or crafted, and decoding it anyway would
+    // fill the whole claimed frame (seconds and gigabytes for a few hundred bytes).
+    if (bytes.length < (frame.width * frame.height) / JPEG_MIN_PIXELS_PER_BYTE) {
+      throw new ImageDecodeError(
+        `JPEG is truncated or corrupt: ${bytes.length} bytes cannot hold a ${frame.width} x ${frame.height} image`,
+      );
+    }
     if (frame.components !== 1 && frame.components !== 3 && frame.components !== 4) {
       throw new ImageDecodeError(`unsupported JPEG: ${frame.components} color components`);
     }
