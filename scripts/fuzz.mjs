@@ -1226,13 +1226,6 @@ export async function makeFixtures(lib) {
 export const HUGE_WASM_BYTES = 256 * 2 ** 20;
 
 export const KNOWN_BUGS = [
-  {
-    id: 'stringify-in-error-message',
-    what: 'error messages JSON.stringify untrusted values: a BigInt or circular value in an in-memory ModelSource throws TypeError; a deeply nested value (20,000 levels) in an in-memory ModelSource or a model.json throws RangeError (stack overflow). From a .mnw file decodeModel wraps it.',
-    match: (c, e) =>
-      (e instanceof TypeError && /BigInt|circular structure/.test(e.message) && c.kind === 'source') ||
-      (e instanceof RangeError && /Maximum call stack/.test(e.message) && ['source', 'tfjsSynth', 'tfjsNsfw'].includes(c.kind)),
-  },
 ];
 
 // ---------------------------------------------------------------------------------------

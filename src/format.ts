@@ -183,6 +183,20 @@ function decodeUnchecked(input: Uint8Array | ArrayBuffer): ModelSource {
   return src;
 }
 
+/**
+ * A value from an untrusted model for an error message: never throws (BigInt, circular or
+ * 20,000-deep values included) and never runs long.
+ */
+export function show(v: unknown, max = 120): string {
+  let s: string;
+  try {
+    s = JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x)) ?? typeof v;
+  } catch {
+    s = Array.isArray(v) ? `[an array of ${v.length}]` : typeof v === 'object' && v !== null ? '[an object]' : typeof v;
+  }
+  return s.length > max ? `${s.slice(0, max)}...` : s;
+}
+
 /** The bytes of a model given as a Uint8Array or an ArrayBuffer (from any realm). */
 export function toBytes(input: Uint8Array | ArrayBuffer, what = 'a model'): Uint8Array {
   if (input instanceof Uint8Array) return input;
@@ -282,11 +296,11 @@ function tensorEntryProblem(item: unknown): string | undefined {
 /** The checks shared by the file's tensor table and in-memory StoredTensors. */
 function storedTensorProblem(name: string, shape: unknown, dtype: unknown, scale: unknown, min: unknown): string | undefined {
   if (!Array.isArray(shape) || !shape.every(isNonNegInt)) {
-    return `"${name}": shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`;
+    return `"${name}": shape must be an array of non-negative integers, got ${show(shape)}`;
   }
   if (!Number.isSafeInteger(product(shape) * 4)) return `"${name}": shape [${shape}] is too large`;
   if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'u8') {
-    return `"${name}": dtype must be "f32", "f16" or "u8", got ${JSON.stringify(dtype)}`;
+    return `"${name}": dtype must be "f32", "f16" or "u8", got ${show(dtype)}`;
   }
   if (dtype === 'u8' && !(isFiniteNumber(scale) && isFiniteNumber(min))) {
     return `"${name}": u8 tensors need finite "scale" and "min"`;
@@ -543,7 +557,7 @@ function checkDescFields(desc: unknown): asserts desc is ModelDesc {
     throw new ModelFormatError(`a layer is named like the model input "${d.input}"`);
   }
   if (typeof d.output !== 'string' || !d.layers.some((l) => (l as LayerDesc).name === d.output)) {
-    throw new ModelFormatError(`desc.output ${JSON.stringify(d.output)} is not the name of a layer`);
+    throw new ModelFormatError(`desc.output ${show(d.output)} is not the name of a layer`);
   }
   if (d.labels !== undefined && !(Array.isArray(d.labels) && d.labels.every((s) => typeof s === 'string'))) {
     throw new ModelFormatError('desc.labels must be an array of strings');
@@ -556,7 +570,7 @@ function checkDescFields(desc: unknown): asserts desc is ModelDesc {
 
 function checkInputShape(s: unknown): void {
   if (!Array.isArray(s) || s.length !== 4 || !s.every(isNonNegInt)) {
-    throw new ModelFormatError(`desc.inputShape must be [1, H, W, 3] with integers, got ${JSON.stringify(s)}`);
+    throw new ModelFormatError(`desc.inputShape must be [1, H, W, 3] with integers, got ${show(s)}`);
   }
   const [n, h, w, c] = s as number[];
   if (h < 1 || w < 1) throw new ModelFormatError(`desc.inputShape [${s}] has an empty spatial size`);
@@ -577,7 +591,7 @@ function checkPreprocess(p: unknown): void {
     !isFiniteNumber(p.scale) ||
     !isFiniteNumber(p.offset)
   ) {
-    throw new ModelFormatError(`desc.preprocess must be { resize: "bilinear", alignCorners, scale, offset }, got ${JSON.stringify(p)}`);
+    throw new ModelFormatError(`desc.preprocess must be { resize: "bilinear", alignCorners, scale, offset }, got ${show(p)}`);
   }
 }
 
@@ -588,7 +602,7 @@ function checkLayerFields(raw: unknown, index: number): void {
   const l = raw;
   const where = `layer "${l.name}"`;
   const bad = (field: string, want: string): never => {
-    throw new ModelFormatError(`${where} (${String(l.op)}): "${field}" must be ${want}, got ${JSON.stringify(l[field])}`);
+    throw new ModelFormatError(`${where} (${String(l.op)}): "${field}" must be ${want}, got ${show(l[field])}`);
   };
   const str = (f: string): void => {
     if (typeof l[f] !== 'string' || l[f] === '') bad(f, 'a non-empty string');
@@ -601,7 +615,7 @@ function checkLayerFields(raw: unknown, index: number): void {
   };
 
   if (typeof l.op !== 'string' || !(KNOWN_OPS as readonly string[]).includes(l.op)) {
-    throw new UnsupportedModelError(`${where}: operator ${JSON.stringify(l.op)} is not supported (known: ${KNOWN_OPS.join(', ')})`);
+    throw new UnsupportedModelError(`${where}: operator ${show(l.op)} is not supported (known: ${KNOWN_OPS.join(', ')})`);
   }
   switch (l.op) {
     case 'conv2d':
@@ -674,7 +688,7 @@ function checkBatchNorm(bn: unknown, bad: Bad): void {
 
 function checkActivation(a: unknown, where: string): void {
   if (typeof a !== 'string' || !(KNOWN_ACTIVATIONS as readonly string[]).includes(a)) {
-    throw new UnsupportedModelError(`${where}: activation ${JSON.stringify(a)} is not supported (known: ${KNOWN_ACTIVATIONS.join(', ')})`);
+    throw new UnsupportedModelError(`${where}: activation ${show(a)} is not supported (known: ${KNOWN_ACTIVATIONS.join(', ')})`);
   }
 }
 

@@ -171,7 +171,7 @@ describe('unusual but valid images classify end to end', () => {
 
 describe('known bugs (it.fails: these start failing when fixed; then drop `.fails`) and fixed ones', () => {
   it('KNOWN_BUGS lists what these reproduce', () => {
-    expect(KNOWN_BUGS.map((b: { id: string }) => b.id)).toEqual(['stringify-in-error-message']);
+    expect(KNOWN_BUGS.map((b: { id: string }) => b.id)).toEqual([]);
   });
 
   it('FIXED huge-arena: an 800-byte model file makes load() reserve 1.2 GB of wasm memory', async () => {
@@ -211,13 +211,13 @@ describe('known bugs (it.fails: these start failing when fixed; then drop `.fail
     await expect(load(encodeModel(tinyModel()), { kernels: 'foo' as never, threads: 1 })).rejects.toBeInstanceOf(InputError);
   });
 
-  it.fails('BUG stringify-in-error-message: a BigInt stride in a ModelSource throws TypeError', async () => {
+  it('FIXED stringify-in-error-message: a BigInt stride in a ModelSource throws TypeError', async () => {
     const src = tinyModel();
     (src.desc.layers[0] as unknown as { stride: unknown }).stride = 2n;
     await expect(load(src as never, { threads: 1 })).rejects.toBeInstanceOf(MobileNetWasmError);
   });
 
-  it.fails('BUG stringify-in-error-message: a 20000-deep array in model.json makes the converter throw RangeError', () => {
+  it('FIXED stringify-in-error-message: a 20000-deep array in model.json makes the converter throw RangeError', () => {
     const { modelJson, data } = kerasModel(undefined);
     const deep = JSON.parse('['.repeat(20000) + ']'.repeat(20000));
     modelJson.modelTopology.model_config!.config.layers[3].config.epsilon = deep;

@@ -18,7 +18,7 @@ import type {
   StoredTensor,
 } from '../desc.js';
 import { ModelFormatError, UnsupportedModelError } from '../errors.js';
-import { layerOutputShape, validateModel } from '../format.js';
+import { layerOutputShape, validateModel, show } from '../format.js';
 
 export interface ConvertOptions {
   labels?: string[];
@@ -163,13 +163,13 @@ function readManifest(manifest: unknown, data: Uint8Array): WeightTable {
 
 function readManifestWeight(raw: unknown, offset: number): ManifestWeight {
   if (!isJson(raw) || typeof raw.name !== 'string' || !isIntArray(raw.shape) || typeof raw.dtype !== 'string') {
-    throw new ModelFormatError(`malformed weightsManifest entry ${JSON.stringify(raw)?.slice(0, 200)}`);
+    throw new ModelFormatError(`malformed weightsManifest entry ${show(raw, 200)}`);
   }
   const count = raw.shape.reduce((a, b) => a * b, 1);
   const q = raw.quantization;
   if (q !== undefined) {
     if (!isJson(q) || typeof q.dtype !== 'string' || !(q.dtype in QUANT_BYTES)) {
-      throw new UnsupportedModelError(`weight "${raw.name}": quantization ${JSON.stringify(q)} is not supported`);
+      throw new UnsupportedModelError(`weight "${raw.name}": quantization ${show(q)} is not supported`);
     }
     if (q.dtype !== 'float16' && !(isFiniteNum(q.scale) && isFiniteNum(q.min))) {
       throw new ModelFormatError(`weight "${raw.name}": ${q.dtype} quantization needs finite scale and min`);
@@ -210,7 +210,7 @@ function readTopology(raw: unknown): Topology {
   const className = model.class_name;
   if (className === 'Sequential') return readSequential(model.config);
   if (className === 'Model' || className === 'Functional') return readFunctional(model.config);
-  throw new UnsupportedModelError(`Keras model class ${JSON.stringify(className)} is not supported (Model, Functional or Sequential)`);
+  throw new UnsupportedModelError(`Keras model class ${show(className)} is not supported (Model, Functional or Sequential)`);
 }
 
 function readFunctional(config: unknown): Topology {
@@ -246,7 +246,7 @@ function readSequential(config: unknown): Topology {
 
 function readLayerHeader(raw: unknown): Omit<KerasLayer, 'inputs'> {
   if (!isJson(raw) || typeof raw.class_name !== 'string' || !isJson(raw.config)) {
-    throw new ModelFormatError(`malformed Keras layer ${JSON.stringify(raw)?.slice(0, 200)}`);
+    throw new ModelFormatError(`malformed Keras layer ${show(raw, 200)}`);
   }
   const name = typeof raw.name === 'string' ? raw.name : raw.config.name;
   if (typeof name !== 'string' || name === '') throw new ModelFormatError(`Keras ${raw.class_name} layer without a name`);
@@ -500,7 +500,7 @@ class GraphBuilder {
   private batchNorm(l: KerasLayer): void {
     const axis = l.config.axis;
     if (!(axis === -1 || axis === 3 || (Array.isArray(axis) && axis.length === 1 && (axis[0] === -1 || axis[0] === 3)))) {
-      throw new UnsupportedModelError(`BatchNormalization "${l.name}": axis ${JSON.stringify(axis)} is not supported (channels only)`);
+      throw new UnsupportedModelError(`BatchNormalization "${l.name}": axis ${show(axis)} is not supported (channels only)`);
     }
     const target = this.foldTarget(l);
     if (!target || (target.op !== 'conv2d' && target.op !== 'depthwise') || target.batchNorm || target.activation !== 'linear') {
@@ -620,11 +620,11 @@ function rejectUnsupportedClasses(layers: KerasLayer[]): void {
 function readInputShape(l: KerasLayer): [number, number, number, number] {
   const s = l.config.batch_input_shape ?? l.config.batch_shape;
   if (!Array.isArray(s) || s.length !== 4) {
-    throw new UnsupportedModelError(`input "${l.name}": shape ${JSON.stringify(s)} is not supported (need [null, H, W, 3])`);
+    throw new UnsupportedModelError(`input "${l.name}": shape ${show(s)} is not supported (need [null, H, W, 3])`);
   }
   const [, h, w, c] = s;
   if (!isPosInt(h) || !isPosInt(w)) {
-    throw new UnsupportedModelError(`input "${l.name}": a fixed height and width are needed, got ${JSON.stringify(s)}`);
+    throw new UnsupportedModelError(`input "${l.name}": a fixed height and width are needed, got ${show(s)}`);
   }
   if (c !== 3) throw new UnsupportedModelError(`input "${l.name}": ${String(c)} channels are not supported (only 3)`);
   return [1, h, w, 3];
@@ -657,13 +657,13 @@ function readZeroPadding(l: KerasLayer): Pads {
       return { top: hp[0], bottom: hp[1], left: wp[0], right: wp[1] };
     }
   }
-  throw new ModelFormatError(`ZeroPadding2D "${l.name}": malformed padding ${JSON.stringify(p)}`);
+  throw new ModelFormatError(`ZeroPadding2D "${l.name}": malformed padding ${show(p)}`);
 }
 
 function requireChannelsLast(l: KerasLayer): void {
   const f = l.config.data_format;
   if (f !== undefined && f !== null && f !== 'channels_last') {
-    throw new UnsupportedModelError(`Keras layer "${l.name}": data_format ${JSON.stringify(f)} is not supported (channels_last only)`);
+    throw new UnsupportedModelError(`Keras layer "${l.name}": data_format ${show(f)} is not supported (channels_last only)`);
   }
 }
 
@@ -683,7 +683,7 @@ function describeSource(topology: unknown): string {
 // Keras config accessors; a wrong type is a malformed model.json.
 
 function cfgError(l: KerasLayer, key: string, want: string): ModelFormatError {
-  return new ModelFormatError(`Keras layer "${l.name}" (${l.className}): config.${key} must be ${want}, got ${JSON.stringify(l.config[key])}`);
+  return new ModelFormatError(`Keras layer "${l.name}" (${l.className}): config.${key} must be ${want}, got ${show(l.config[key])}`);
 }
 
 function cfgNum(l: KerasLayer, key: string, fallback?: number): number {
