@@ -31,3 +31,17 @@ export class EnvironmentError extends MobileNetWasmError {}
 
 /** The plan needs more memory than the configured cap or than WebAssembly can provide. */
 export class OutOfMemoryError extends MobileNetWasmError {}
+
+/**
+ * Runs f so that only this library's typed errors escape: anything else thrown while reading a
+ * hostile structure (a 20,000-deep array overflowing the stack inside a String() call, say)
+ * becomes a ModelFormatError.
+ */
+export function typedErrors<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof MobileNetWasmError) throw e;
+    throw new ModelFormatError(`malformed model: ${e instanceof Error ? e.message : 'unreadable value'}`);
+  }
+}

@@ -18,7 +18,7 @@ import type {
   StoredDtype,
   StoredTensor,
 } from './desc.js';
-import { ChecksumError, MobileNetWasmError, ModelFormatError, UnsupportedModelError } from './errors.js';
+import { ChecksumError, MobileNetWasmError, ModelFormatError, UnsupportedModelError, typedErrors } from './errors.js';
 
 export const MNW_MAGIC = 'MNWB';
 export const MNW_VERSION = 1;
@@ -483,6 +483,10 @@ function flatFeatures(layerName: string, shape: number[]): number {
  * ModelFormatError (malformed) or UnsupportedModelError (well-formed, not supported).
  */
 export function validateModel(src: ModelSource): void {
+  typedErrors(() => validateUnchecked(src));
+}
+
+function validateUnchecked(src: ModelSource): void {
   if (!isRecord(src) || !Array.isArray(src.tensors)) {
     throw new ModelFormatError('a model source must be an object with "desc" and a "tensors" array');
   }

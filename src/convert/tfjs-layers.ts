@@ -17,7 +17,7 @@ import type {
   Preprocess,
   StoredTensor,
 } from '../desc.js';
-import { ModelFormatError, UnsupportedModelError } from '../errors.js';
+import { ModelFormatError, UnsupportedModelError, typedErrors } from '../errors.js';
 import { layerOutputShape, validateModel, show } from '../format.js';
 
 export interface ConvertOptions {
@@ -77,6 +77,10 @@ type Lowered = { kind: 'act'; name: string } | { kind: 'pad'; source: string; pa
  * `u8` with their scale/min, float16 stays `f16`.
  */
 export function convertTfjsLayers(modelJson: unknown, weightData: Uint8Array, options: ConvertOptions = {}): ModelSource {
+  return typedErrors(() => convertUnchecked(modelJson, weightData, options));
+}
+
+function convertUnchecked(modelJson: unknown, weightData: Uint8Array, options: ConvertOptions): ModelSource {
   if (!isJson(modelJson)) throw new ModelFormatError('model.json must be an object');
   const weights = readManifest(modelJson.weightsManifest, weightData);
   const topology = readTopology(modelJson.modelTopology);
