@@ -3,9 +3,8 @@
 // (and as nsfwjs in a browser therefore sees it, through an <img>). TF.js's Node decoder
 // (tf.node.decodeImage) does not apply it.
 //
-// Not wired in: decodeImage() returns pixels as stored. To apply it, in image.ts decodeJpeg:
-//   return applyOrientation({ data, width, height }, jpegOrientation(bytes));
-// The pixel count is unchanged, so the size limits checked before decoding still hold.
+// decodeImage() applies it to every JPEG (image.ts decodeJpeg). The pixel count is unchanged,
+// so the size limits checked before decoding still hold.
 // Browser-safe: no node: imports.
 
 import type { RgbaImage } from './image.js';

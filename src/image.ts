@@ -8,6 +8,7 @@
 
 import type { Preprocess } from './desc.js';
 import { EnvironmentError, ImageDecodeError, InputError } from './errors.js';
+import { applyOrientation, jpegOrientation } from './exif.js';
 
 /** A decoded image: RGBA, 4 bytes per pixel, row-major, top row first. */
 export interface RgbaImage {
@@ -294,7 +295,9 @@ async function decodeJpeg(bytes: Uint8Array, maxPixels: number): Promise<RgbaIma
   if (!(data instanceof Uint8Array) || data.length !== width * height * 4) {
     throw new ImageDecodeError('invalid JPEG: decoder returned an unexpected pixel buffer');
   }
-  return { data, width, height };
+  // Phone photos store pixels as the sensor read them and a rotation in EXIF; browsers apply it
+  // when they draw an <img>, so do we.
+  return applyOrientation({ data, width, height }, jpegOrientation(bytes));
 }
 
 

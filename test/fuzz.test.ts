@@ -158,10 +158,10 @@ describe('unusual but valid images classify end to end', () => {
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 << 20); // nothing decoded
   });
 
-  it('EXIF orientation is read but not applied (documented limit; see src/exif.ts)', async () => {
+  it('EXIF orientation is applied (src/exif.ts)', async () => {
     const f = buildFlatJpeg({ width: 16, height: 8, comps: 3, exif: 6, value: (_c: number, x: number) => 50 + 100 * x });
     const img = await index.decodeImage(f);
-    expect([img.width, img.height]).toEqual([16, 8]); // as stored, not rotated to 8 x 16
+    expect([img.width, img.height]).toEqual([8, 16]); // stored 16 x 8, shown rotated 90 degrees
     expect(exifSegment(6, true)[6]).toBe(0x4d);
   });
 });
