@@ -82,26 +82,43 @@ export interface ConvArgs {
   leakyreluAlpha?: number;
 }
 
-/** Conv2D / FusedConv2D: 1x1 on the GEMM, 3x3 on conv3x3 (im2col rows + GEMM). */
-export function conv2d(b: MobileNetWasmBackend, a: ConvArgs): Result {
+/** The input and filter values, or why the kernel cannot take them (checked before anything else). */
+function convInputs(b: MobileNetWasmBackend, a: ConvArgs): { xv: Float32Array; fv: Float32Array } | string {
   const { x, filter } = a;
   if (a.dataFormat && a.dataFormat !== 'NHWC') return `dataFormat ${a.dataFormat}`;
   if (x.shape.length !== 4 || filter.shape.length !== 4) return 'rank';
   const xv = b.values(x);
   const fv = b.values(filter);
   if (!xv || !fv) return `dtype ${x.dtype}/${filter.dtype}`;
+  return { xv, fv };
+}
+
+/** Activation, folded bias and geometry shared by both convolutions, or why they don't fit. */
+function convPlan(b: MobileNetWasmBackend, a: ConvArgs, outC: number, depthwise: boolean) {
+  const act = activationPlan(a.activation);
+  if (typeof act === 'string') return act;
+  const bv = biasVector(b, a.bias, outC, 4);
+  if (typeof bv === 'string') return bv;
+  const info = backend_util.computeConv2DInfo(
+    a.x.shape as Shape4, a.filter.shape as Shape4, a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, depthwise, 'channelsLast',
+  );
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return 'dilations';
+  return { act, bv, info };
+}
+
+/** Conv2D / FusedConv2D: 1x1 on the GEMM, 3x3 on conv3x3 (im2col rows + GEMM). */
+export function conv2d(b: MobileNetWasmBackend, a: ConvArgs): Result {
+  const { x, filter } = a;
+  const inputs = convInputs(b, a);
+  if (typeof inputs === 'string') return inputs;
+  const { xv, fv } = inputs;
   const [fh, fw, Cin, N] = filter.shape;
   const is1x1 = fh === 1 && fw === 1;
   if (!is1x1 && !(fh === 3 && fw === 3)) return `${fh}x${fw} filter`;
   if (x.shape[3] !== Cin) return 'channel mismatch';
-  const act = activationPlan(a.activation);
-  if (typeof act === 'string') return act;
-  const bv = biasVector(b, a.bias, N, 4);
-  if (typeof bv === 'string') return bv;
-  const info = backend_util.computeConv2DInfo(
-    x.shape as Shape4, filter.shape as Shape4, a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, false, 'channelsLast',
-  );
-  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return 'dilations';
+  const plan = convPlan(b, a, N, false);
+  if (typeof plan === 'string') return plan;
+  const { act, bv, info } = plan;
   const { batchSize: B, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
   const p = info.padInfo;
   if (is1x1 && (p.top || p.left || p.bottom || p.right)) return 'padded 1x1';
@@ -150,23 +167,16 @@ export function conv2d(b: MobileNetWasmBackend, a: ConvArgs): Result {
 /** DepthwiseConv2dNative / FusedDepthwiseConv2D: 3x3, channel multiplier 1, stride 1 or 2. */
 export function depthwise(b: MobileNetWasmBackend, a: ConvArgs): Result {
   const { x, filter } = a;
-  if (a.dataFormat && a.dataFormat !== 'NHWC') return `dataFormat ${a.dataFormat}`;
-  if (x.shape.length !== 4 || filter.shape.length !== 4) return 'rank';
-  const xv = b.values(x);
-  const fv = b.values(filter);
-  if (!xv || !fv) return `dtype ${x.dtype}/${filter.dtype}`;
+  const inputs = convInputs(b, a);
+  if (typeof inputs === 'string') return inputs;
+  const { xv, fv } = inputs;
   const [fh, fw, C, mult] = filter.shape;
   if (fh !== 3 || fw !== 3) return `${fh}x${fw} filter`;
   if (mult !== 1) return `channel multiplier ${mult}`;
   if (x.shape[3] !== C) return 'channel mismatch';
-  const act = activationPlan(a.activation);
-  if (typeof act === 'string') return act;
-  const bv = biasVector(b, a.bias, C, 4);
-  if (typeof bv === 'string') return bv;
-  const info = backend_util.computeConv2DInfo(
-    x.shape as Shape4, filter.shape as Shape4, a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, true, 'channelsLast',
-  );
-  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return 'dilations';
+  const plan = convPlan(b, a, C, true);
+  if (typeof plan === 'string') return plan;
+  const { act, bv, info } = plan;
   const { batchSize: B, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
   if (sh !== sw || (sh !== 1 && sh !== 2)) return `strides ${sh}x${sw}`;
 
