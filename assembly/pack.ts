@@ -114,3 +114,22 @@ export function pack_dw3x3_f32(src: usize, C: i32, colScale: usize, bias: usize,
 export function pack_dw3x3_u8(src: usize, lut: usize, C: i32, colScale: usize, bias: usize, dst: usize): void {
   packDw(src, true, lut, C, colScale, bias, dst);
 }
+
+/**
+ * Index of the first NaN or infinity among n floats at p, or -1. Run over each packed tensor
+ * at load: a model whose weights are not finite is refused there rather than giving NaN later.
+ * x - x is NaN exactly when x is NaN or infinite.
+ */
+export function first_nonfinite_f32(p: usize, n: i32): i32 {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v = v128.load(p + (<usize>i << 2));
+    const d = f32x4.sub(v, v);
+    if (v128.any_true(f32x4.ne(d, d))) break;
+  }
+  for (; i < n; i++) {
+    const x = load<f32>(p + (<usize>i << 2));
+    if (x - x != x - x) return i;
+  }
+  return -1;
+}

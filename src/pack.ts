@@ -5,7 +5,8 @@
 // the JavaScript packers below are the reference the tests hold them to, bit for bit.
 
 import type { BatchNormRef, StoredTensor } from './desc.js';
-import { dequantize } from './format.js';
+import { dequantize, show } from './format.js';
+import { ModelFormatError } from './errors.js';
 
 /** Weights of one layer after folding: `w` with the output channel as the last (fastest) axis. */
 export interface Folded {
@@ -111,6 +112,7 @@ interface Packers {
   pack_gemm_u8(src: number, lut: number, K: number, N: number, colScale: number, bias: number, dst: number): void;
   pack_dw3x3_f32(src: number, C: number, colScale: number, bias: number, dst: number): void;
   pack_dw3x3_u8(src: number, lut: number, C: number, colScale: number, bias: number, dst: number): void;
+  first_nonfinite_f32(p: number, n: number): number;
 }
 
 /**
@@ -169,6 +171,16 @@ export function packWeights(k: Packers, jobs: readonly WeightJob[], weightsAt: n
     } else {
       if (quantized) k.pack_dw3x3_u8(stagingAt, lutAt, j.N, scaleAt, biasAt, dst);
       else k.pack_dw3x3_f32(stagingAt, j.N, scaleAt, biasAt, dst);
+    }
+    // One pass over what the kernels will read: NaN or infinite weights (stored, or from a
+    // quantization scale or batch-norm variance that overflows when folded) would make every
+    // output NaN, so such a model is refused here, naming the tensor.
+    const floats = j.kind === 'gemm' ? gemmPackedFloats(j.K, j.N) : dwPackedFloats(j.N);
+    if (k.first_nonfinite_f32(dst, floats) >= 0) {
+      throw new ModelFormatError(
+        `weights of tensor ${show(t.name)} are not all finite after dequantization and batch-norm folding ` +
+          '(NaN or Infinity stored, a quantization scale that overflows, or a batch-norm variance + epsilon <= 0)',
+      );
     }
   }
 }

@@ -76,6 +76,36 @@ describe('loading bad model files', () => {
     expect(e).toBeInstanceOf(MobileNetWasmError);
     expect(e.message).toContain(l.name);
   });
+  describe('weights that are not finite -> ModelFormatError naming the tensor', () => {
+    const small = () => mobilenetV1({ alpha: 0.25, inputSize: 128, classes: 10 });
+    const f32 = (t: { data: Uint8Array }) => new Float32Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 4);
+    it.each([
+      ['NaN in a pointwise kernel', 'conv_pw_3/kernel', Number.NaN, 17],
+      ['-Infinity in a depthwise kernel', 'conv_dw_5/depthwise_kernel', -Infinity, 8],
+      ['Infinity in a dense kernel (the last tensor element)', 'logits/kernel', Infinity, -1],
+      ['a batch-norm variance of -1 (sqrt of a negative)', 'conv_dw_2_bn/moving_variance', -1, 3],
+    ])('%s', async (_what, name, value, at) => {
+      // The message names the convolution the bad value was folded into.
+      const layer = name.split('/')[0].replace(/_bn$/, '');
+      const src = small();
+      const t = src.tensors.find((x) => x.name === name);
+      if (!t) throw new Error(`no tensor ${name}: ${src.tensors.map((x) => x.name).join(' ')}`);
+      const v = f32(t);
+      v[at < 0 ? v.length - 1 : at] = value;
+      const e = await rejection(load(src, { threads: 1 }));
+      expect(e).toBeInstanceOf(ModelFormatError);
+      expect(e.message).toContain(layer);
+    });
+    it('a quantization scale whose values overflow f32', async () => {
+      const src = small();
+      const t = src.tensors.find((x) => x.name === 'conv_pw_1/kernel')!;
+      const q = Uint8Array.from(f32(t), (_, i) => i % 256);
+      Object.assign(t, { dtype: 'u8', data: q, scale: 1e300, min: 0 });
+      const e = await rejection(load(src, { threads: 1 }));
+      expect(e).toBeInstanceOf(ModelFormatError);
+      expect(e.message).toContain('conv_pw_1/kernel');
+    });
+  });
   it('maxMemoryBytes below the need -> OutOfMemoryError naming the size', async () => {
     const e = await rejection(load(undefined, { maxMemoryBytes: 1_000_000 }));
     expect(e).toBeInstanceOf(OutOfMemoryError);

@@ -53,3 +53,19 @@ describe('wasm packers equal the JS fold + pack', () => {
       expect(h.guardIntact(at, want.length)).toBe(true);
     });
 });
+
+describe('first_nonfinite_f32 (the load-time weight check)', () => {
+  const scalar = (v: Float32Array): number => v.findIndex((x) => !Number.isFinite(x));
+  const cases = [0, 1, 3, 4, 5, 8, 13, 64].flatMap((n) =>
+    [Number.NaN, Infinity, -Infinity].flatMap((bad) => [-1, 0, n >> 1, n - 1].filter((i) => i < n).map((at) => ({ n, bad, at }))));
+  it.each(cases)('n=$n, $bad at $at', ({ n, bad, at }) => {
+    h.reset();
+    const v = randomArray(mulberry32(n + 7), n, -3e38, 3e38);
+    if (at >= 0) v[at] = bad;
+    if (at >= 0 && n > 2) v[n - 1] = bad; // a later bad value does not hide the first
+    const p = h.put(n + 4);
+    new Float32Array(h.k.memory.buffer, p, n).set(v);
+    new Float32Array(h.k.memory.buffer, p + 4 * n, 4).fill(Number.NaN); // past the end: never read
+    expect(h.k.first_nonfinite_f32(p, n)).toBe(scalar(v));
+  });
+});
