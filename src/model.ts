@@ -384,7 +384,7 @@ export async function createModel(src: ModelSource, opts: LoadOptions | null = {
   packWeights(wasm.exports, plan.weightJobs, weightsAt, arenaAt);
   // Threads boot in the background (tens to hundreds of ms); the model is usable at once.
   const pool = T > 1
-    ? ThreadPool.start(wasm.module, wasm.exports.memory, Array.from({ length: T }, (_, t) => threadCalls(plan, layout, t)))
+    ? ThreadPool.start(wasm.module, wasm.exports.memory, Array.from({ length: T }, (_, t) => threadCalls(plan, layout, t)), plan.steps.map((s) => s.syncAfter))
     : null;
   return new Model(src, plan, wasm, layout, kernels, pool, threads);
 }

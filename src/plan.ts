@@ -37,6 +37,11 @@ export interface PlanStep {
   parts: (Arg[] | null)[];
   /** Multiply-adds this step performs. */
   macs: number;
+  /**
+   * Whether threads meet at a barrier after this step: needed unless this step and the next
+   * (if any) both run on thread 0 alone, as the classifier head does.
+   */
+  syncAfter: boolean;
 }
 
 
@@ -199,7 +204,7 @@ class Planner {
       }
       parts.push(args);
     }
-    this.steps.push({ layers, kernel, parts, macs });
+    this.steps.push({ layers, kernel, parts, macs, syncAfter: true });
   }
 
   fold(layer: Conv2DLayer | DepthwiseLayer): FoldFactors {
@@ -256,6 +261,8 @@ export function buildPlan(src: ModelSource, variant: KernelVariant = 'x86', thre
   const inBuf = p.buffers[p.act(desc.input).buf];
   inBuf.first = -1; // the input is written before the first step
 
+  const alone = (s: PlanStep | undefined): boolean => s === undefined || s.parts.every((a, t) => t === 0 || a === null);
+  p.steps.forEach((s, i) => (s.syncAfter = !(alone(s) && alone(p.steps[i + 1]))));
   const { placed, arenaBytes } = assignOffsets(p.buffers);
   return {
     steps: p.steps,
@@ -312,6 +319,20 @@ function addBlock(
   const [plo, phi] = clampRange(project.activation);
   const inp = p.act(blockIn);
   const out = p.act(output);
+  if (p.threads > 1 && outH * outW <= SPLIT_PIXELS) {
+    // Few rows to share: split by rows, the fused block would expand each boundary row on
+    // both sides (+29% of the work at 7x7). As three steps, every stage splits evenly.
+    const e = expand ? p.act(expand.name) : inp;
+    if (expand) {
+      p.push([expand.name], p.kernel('gemm'), H * W * Cin * Cexp, gemmRows(H * W, Cin, Cexp, inp, ew, e, eRange, null));
+    }
+    const d = p.act(dw.name);
+    p.push([dw.name], p.kernel('dwconv3x3_nhwc_f32'), outH * outW * Cexp * 9,
+      dwRows(e, H, W, Cexp, dwW, d, outH, outW, dw.stride, top, left, [dlo, dhi]));
+    p.push(names.slice(names.indexOf(project.name)), p.kernel('gemm'), outH * outW * Cexp * Cout,
+      gemmRows(outH * outW, Cexp, Cout, d, pw, out, [plo, phi], residual ? inp : null));
+    return;
+  }
   const { S, cap } = stripShape(outH, outW, dw.stride, Cexp * Cout * 4);
   const macs = (expand ? H * W * Cin * Cexp : 0) + outH * outW * Cexp * 9 + outH * outW * Cexp * Cout;
   const outRow = outW * Cout * 4;
@@ -326,6 +347,40 @@ function addBlock(
       { ...out, off: r0 * outRow }, r1 - r0, outW, S, cap, scratch,
     ],
   });
+}
+
+/** With threads, blocks with at most this many output pixels run as three split steps. */
+const SPLIT_PIXELS = 49;
+
+/** A 1x1 convolution over M pixels, split by pixels in whole 4-row register tiles. */
+function gemmRows(
+  M: number, K: number, N: number, inp: { buf: number }, w: Arg, out: { buf: number },
+  [lo, hi]: [number, number], res: { buf: number } | null,
+): Split {
+  return {
+    rows: M,
+    grain: 4,
+    scratchFloats: 0,
+    args: (r0, r1) => [
+      r1 - r0, K, N, { ...inp, off: r0 * K * 4 }, w, { ...out, off: r0 * N * 4 }, lo, hi,
+      res ? { ...res, off: r0 * N * 4 } : 0,
+    ],
+  };
+}
+
+/** A 3x3 depthwise convolution, split by output rows. */
+function dwRows(
+  inp: { buf: number }, H: number, W: number, C: number, w: Arg, out: { buf: number },
+  outH: number, outW: number, s: number, top: number, left: number, [lo, hi]: [number, number],
+): Split {
+  return {
+    rows: outH,
+    grain: 1,
+    scratchFloats: W * C,
+    args: (r0, r1, scratch) => [
+      inp, H, W, C, w, { ...out, off: r0 * outW * C * 4 }, r1 - r0, outW, s, top - r0 * s, left, lo, hi, scratch,
+    ],
+  };
 }
 
 /** Pixels the GEMMs of a fused block should see per call: enough for the row tiles to dominate. */
@@ -354,18 +409,8 @@ function addSingle(p: Planner, layer: LayerDesc): void {
       const [, H, W, C] = p.shape(layer.input);
       const { top, left, outH, outW } = p.pads(layer);
       const w = p.weights('dw', layer.weights, 9, C, p.fold(layer));
-      const [lo, hi] = clampRange(layer.activation);
-      const inp = p.act(layer.input);
-      const out = p.act(layer.name);
-      const s = layer.stride;
-      p.push([layer.name], p.kernel('dwconv3x3_nhwc_f32'), outH * outW * C * 9, {
-        rows: outH,
-        grain: 1,
-        scratchFloats: W * C,
-        args: (r0, r1, scratch) => [
-          inp, H, W, C, w, { ...out, off: r0 * outW * C * 4 }, r1 - r0, outW, s, top - r0 * s, left, lo, hi, scratch,
-        ],
-      });
+      p.push([layer.name], p.kernel('dwconv3x3_nhwc_f32'), outH * outW * C * 9,
+        dwRows(p.act(layer.input), H, W, C, w, p.act(layer.name), outH, outW, layer.stride, top, left, clampRange(layer.activation)));
       return;
     }
     case 'add': {
@@ -408,13 +453,8 @@ function addConv(p: Planner, layer: Conv2DLayer): void {
       throw new UnsupportedModelError(`${layer.name}: 1x1 convolutions must have stride 1 and no padding`);
     }
     const w = p.weights('gemm', layer.weights, Cin, N, f);
-    const [inp, out] = [p.act(layer.input), p.act(layer.name)];
-    p.push([layer.name], p.kernel('gemm'), H * W * Cin * N, {
-      rows: H * W,
-      grain: 4, // whole 4-row register tiles per thread
-      scratchFloats: 0,
-      args: (r0, r1) => [r1 - r0, Cin, N, { ...inp, off: r0 * Cin * 4 }, w, { ...out, off: r0 * N * 4 }, lo, hi, 0],
-    });
+    p.push([layer.name], p.kernel('gemm'), H * W * Cin * N,
+      gemmRows(H * W, Cin, N, p.act(layer.input), w, p.act(layer.name), [lo, hi], null));
     return;
   }
   if (layer.kernel[0] !== 3 || layer.kernel[1] !== 3) {

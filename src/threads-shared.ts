@@ -29,6 +29,8 @@ export interface ThreadInit {
   control: SharedArrayBuffer;
   /** This thread's call per plan step (null: no share in that step). */
   steps: (ThreadCall | null)[];
+  /** Per step: whether all threads meet at a barrier after it (the same for every thread). */
+  syncAfter: boolean[];
   threads: number;
   index: number;
 }

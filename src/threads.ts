@@ -83,7 +83,9 @@ export class ThreadPool {
   }
 
   /** Starts `steps.length` threads; steps[t] is thread t's call list. Resolves once all are ready. */
-  static async start(module: WebAssembly.Module, memory: WebAssembly.Memory, steps: (ThreadCall | null)[][]): Promise<ThreadPool> {
+  static async start(
+    module: WebAssembly.Module, memory: WebAssembly.Memory, steps: (ThreadCall | null)[][], syncAfter: boolean[],
+  ): Promise<ThreadPool> {
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     const workers: AnyWorker[] = [];
     let pool: ThreadPool | null = null;
@@ -104,7 +106,7 @@ export class ThreadPool {
           },
         );
         workers.push(w);
-        const init: ThreadInit = { module, memory, control, steps: steps[t], threads: steps.length, index: t };
+        const init: ThreadInit = { module, memory, control, steps: steps[t], syncAfter, threads: steps.length, index: t };
         w.postMessage(init);
       }
       await Promise.all(ready);

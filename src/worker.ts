@@ -46,7 +46,8 @@ function work(init: ThreadInit, port: Port): void {
     if (gen < 0) return; // disposed
     if (gen === seen) continue;
     seen = gen;
-    for (const call of calls) {
+    for (let i = 0; i < calls.length; i++) {
+      const call = calls[i];
       if (call) {
         try {
           call();
@@ -54,7 +55,7 @@ function work(init: ThreadInit, port: Port): void {
           Atomics.store(ctl, CTL.ERROR, 1);
         }
       }
-      barrier(ctl, init.threads);
+      if (init.syncAfter[i]) barrier(ctl, init.threads);
     }
     if (init.index === 0) {
       Atomics.store(ctl, CTL.DONE, gen);

@@ -106,3 +106,23 @@ describe('processes', () => {
     expect(label).toBe('Neutral');
   });
 });
+
+describe('thread plan', () => {
+  it('7x7 blocks split into evenly shared steps; the classifier head runs on thread 0 without barriers', async () => {
+    const { buildPlan } = await import('../src/plan.js');
+    const { mobilenetV2 } = await import('../src/index.js');
+    const src = mobilenetV2({ alpha: 1, inputSize: 224, classes: 10 });
+    const one = buildPlan(src, 'x86', 1);
+    const two = buildPlan(src, 'x86', 2);
+    expect(two.macs).toBe(one.macs);
+    // Four 7x7 blocks with an expansion (expand, depthwise, project) instead of one fused step each.
+    expect(two.steps.length).toBe(one.steps.length + 4 * 2);
+    const last = two.steps.filter((s) => s.layers.some((l) => l.startsWith('block_16')));
+    expect(last.map((s) => s.kernel)).toEqual(['gemm_4x8_f32_x86', 'dwconv3x3_nhwc_f32_x86', 'gemm_4x8_f32_x86']);
+    for (const s of last) expect(s.parts.every((p) => p !== null)).toBe(true);
+    const head = two.steps.slice(-3);
+    expect(head.every((s) => s.parts[1] === null && !s.syncAfter)).toBe(true);
+    expect(two.steps.slice(0, -3).every((s) => s.syncAfter)).toBe(true);
+    expect(one.steps.length).toBeGreaterThan(10);
+  });
+});
