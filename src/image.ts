@@ -129,8 +129,11 @@ function checkDimensions(kind: string, width: number, height: number, maxPixels:
  *
  * - JPEG (jpeg-js): baseline, extended and progressive Huffman-coded, 8-bit precision,
  *   1 (greyscale), 3 (YCbCr/RGB) or 4 (Adobe CMYK/YCCK, converted naively, no ICC)
- *   components. Arithmetic-coded, lossless, hierarchical and 12-bit JPEGs are refused.
- *   EXIF orientation is NOT applied: pixels come out as stored.
+ *   components. Arithmetic-coded, lossless, hierarchical and 12-bit JPEGs are refused, and
+ *   so, before decoding, are files whose scans hold less data than the frame needs (under
+ *   2 bits per 8x8 block, 1 if progressive), with more than one frame, sampling factors
+ *   outside 1..4, or scans making over 256 passes over the blocks. EXIF orientation is
+ *   applied (src/exif.ts), as browsers do.
  * - PNG (fflate inflates, fast-png unfilters): every color type, bit depth and interlace
  *   method; greyscale and palette become RGBA, 16-bit samples are scaled to 8 bits as
  *   round(v * 255 / 65535), 1/2/4-bit likewise. Gamma and ICC profiles are ignored (as
@@ -180,49 +183,186 @@ function describe(x: unknown): string {
 // ---------------------------------------------------------------------------------------
 // JPEG
 
+interface JpegComponent {
+  h: number;
+  v: number;
+  /** Blocks jpeg-js decodes for it in a scan of this component alone (no MCU padding). */
+  blocks: number;
+}
+
 interface JpegFrame {
   marker: number;
   precision: number;
   width: number;
   height: number;
+  /** Component count as declared. */
   components: number;
+  /** By component id, as jpeg-js keys them (a repeated id replaces the earlier one). */
+  comps: Map<number, JpegComponent>;
+  /** A sampling factor outside 1..4 was found (the walk stopped there). */
+  badSampling: boolean;
+  /** MCUs in an interleaved scan. */
+  mcus: number;
+  /** Blocks jpeg-js allocates (MCU-padded), and the unpadded blocks every valid file codes. */
+  allocatedBlocks: number;
+  blocks: number;
+}
+
+/** What jpeg-js will decode, found by walking the marker structure the way its parser does. */
+interface JpegLayout {
+  /** The first frame header (SOFn), or null when there is none where jpeg-js looks. */
+  frame: JpegFrame | null;
+  /** Frame headers seen (jpeg-js refuses more than one, but only after decoding them all). */
+  frames: number;
+  /** Bytes of entropy-coded data over all scans (up to each scan's ending marker). */
+  entropyBytes: number;
+  /** Blocks jpeg-js visits over all scans. */
+  scanBlocks: number;
 }
 
 /**
- * Walk the marker segments up to the first SOFn and read the frame header. Returns null
- * when none is found before SOS/EOI or the end (jpeg-js then reports the corruption).
+ * Walk the marker segments as jpeg-js 0.4's parser does (same tolerances: fill bytes, FF00,
+ * SOF/SOS/DRI read at fixed offsets whatever their length field, its one-byte resync and
+ * malformed-APP recovery), so the checks below see the frame and scans jpeg-js will decode.
+ * Stops where jpeg-js would throw.
  */
-function scanJpegFrame(b: Uint8Array): JpegFrame | null {
+function scanJpeg(b: Uint8Array): JpegLayout {
+  const layout: JpegLayout = { frame: null, frames: 0, entropyBytes: 0, scanBlocks: 0 };
+  const u16 = (at: number): number => ((b[at] ?? 0) << 8) | (b[at + 1] ?? 0);
+  let malformedApp = false;
   let o = 2;
-  while (o + 1 < b.length) {
-    if (b[o] !== 0xff) return null;
-    const m = b[o + 1]!;
-    if (m === 0xff) {
-      o += 1; // fill byte
+  while (o < b.length) {
+    const m = u16(o);
+    o += 2;
+    if (m === 0xffd9) break; // EOI
+    if (m === 0xff00) continue;
+    if (m === 0xffff) {
+      if (b[o] !== 0xff) o--; // fill byte
       continue;
     }
-    if (m === 0x01 || m === 0xd8 || (m >= 0xd0 && m <= 0xd7)) {
-      o += 2; // standalone markers
+    if ((m >= 0xffe0 && m <= 0xffef) || m === 0xfffe) {
+      o += 2 + Math.max(0, Math.min(u16(o) - 2, b.length - o - 2)); // APPn, COM
       continue;
     }
-    if (m === 0xd9 || m === 0xda) return null; // EOI / SOS before any frame header
-    if (o + 3 >= b.length) return null;
-    const len = (b[o + 2]! << 8) | b[o + 3]!;
-    if (len < 2) return null;
-    const isSof = m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
-    if (isSof) {
-      if (o + 9 >= b.length) return null;
-      return {
-        marker: m,
-        precision: b[o + 4]!,
-        height: (b[o + 5]! << 8) | b[o + 6]!,
-        width: (b[o + 7]! << 8) | b[o + 8]!,
-        components: b[o + 9]!,
-      };
+    if (m === 0xffdb) {
+      const end = o + u16(o); // DQT: tables until the segment end, possibly overrunning it
+      for (o += 2; o < end; ) {
+        const p = (b[o++] ?? 0) >> 4;
+        if (p > 1) return layout;
+        o += p ? 128 : 64;
+      }
+      continue;
     }
-    o += 2 + len;
+    if (m === 0xffc4) {
+      const len = u16(o); // DHT: tables until the segment end, possibly overrunning it
+      o += 2;
+      for (let i = 2; i < len; ) {
+        let sum = 0;
+        for (let j = 1; j <= 16; j++) sum += b[o + j] as number; // NaN past the end, as in jpeg-js
+        o += 17;
+        if (Number.isNaN(sum)) break;
+        o += sum;
+        i += 17 + sum;
+      }
+      continue;
+    }
+    if (m === 0xffdd || m === 0xffdc) {
+      o += 4; // DRI, DNL
+      continue;
+    }
+    if (m >= 0xffc0 && m <= 0xffcf && m !== 0xffc8 && m !== 0xffcc) {
+      if (++layout.frames > 1) return layout;
+      layout.frame = readJpegFrame(b, o, m & 0xff);
+      if (m > 0xffc2 || !layout.frame.mcus) return layout; // jpeg-js decodes SOF0-2 only
+      o += 8 + 3 * layout.frame.components;
+      continue;
+    }
+    if (m === 0xffda) {
+      const f = layout.frame;
+      if (!f) return layout;
+      const n = b[o + 2] ?? 0;
+      let blocks = 0;
+      let hv = 0;
+      for (let i = 0; i < n; i++) {
+        const c = f.comps.get(b[o + 3 + 2 * i] ?? -1);
+        if (!c) return layout;
+        blocks += c.blocks;
+        hv += c.h * c.v;
+      }
+      o += 3 + 2 * n + 3;
+      layout.scanBlocks += n === 1 ? blocks : f.mcus * Math.max(1, hv);
+      // The scan's data runs to the first marker other than RSTn (jpeg-js throws at any other).
+      const start = o;
+      while (o < b.length && !(b[o] === 0xff && b[o + 1] !== 0 && ((b[o + 1] ?? 0) & 0xf8) !== 0xd0)) o++;
+      layout.entropyBytes += o - start;
+      continue;
+    }
+    // jpeg-js's recoveries: a marker one byte back, or one APP segment missing its 0xFF
+    if (b[o - 3] === 0xff && b[o - 2]! >= 0xc0 && b[o - 2]! <= 0xfe) {
+      o -= 3;
+      continue;
+    }
+    if ((m === 0xe0 || m === 0xe1) && !malformedApp) {
+      malformedApp = true;
+      const next = u16(o);
+      o += 2;
+      if (b[o + next - 2] === 0xff) {
+        o += next - 2;
+        continue;
+      }
+    }
+    return layout; // jpeg-js: unknown marker
   }
-  return null;
+  return layout;
+}
+
+/** The frame header whose marker is at o - 2, with jpeg-js's block geometry. */
+function readJpegFrame(b: Uint8Array, o: number, marker: number): JpegFrame {
+  const height = ((b[o + 3] ?? 0) << 8) | (b[o + 4] ?? 0);
+  const width = ((b[o + 5] ?? 0) << 8) | (b[o + 6] ?? 0);
+  const components = b[o + 7] ?? 0;
+  const frame: JpegFrame = {
+    marker,
+    precision: b[o + 2] ?? 0,
+    width,
+    height,
+    components,
+    comps: new Map(),
+    badSampling: false,
+    mcus: 0,
+    allocatedBlocks: 0,
+    blocks: 0,
+  };
+  if (marker > 0xc2) return frame;
+  for (let i = 0; i < components; i++) {
+    const hv = b[o + 9 + 3 * i] ?? 0;
+    const h = hv >> 4;
+    const v = hv & 15;
+    // The standard allows 1..4 (libjpeg refuses others); jpeg-js takes up to 15, padding
+    // every MCU to as many blocks.
+    if (h < 1 || h > 4 || v < 1 || v > 4) {
+      frame.badSampling = true;
+      return frame;
+    }
+    frame.comps.set(b[o + 8 + 3 * i]!, { h, v, blocks: 0 });
+  }
+  if (!width || !height || !frame.comps.size) return frame;
+  let maxH = 1;
+  let maxV = 1;
+  for (const c of frame.comps.values()) {
+    maxH = Math.max(maxH, c.h);
+    maxV = Math.max(maxV, c.v);
+  }
+  // as jpeg-js's prepareComponents
+  const mcusPerLine = Math.ceil(width / 8 / maxH);
+  const mcusPerColumn = Math.ceil(height / 8 / maxV);
+  frame.mcus = mcusPerLine * mcusPerColumn;
+  for (const c of frame.comps.values()) {
+    c.blocks = Math.ceil((Math.ceil(width / 8) * c.h) / maxH) * Math.ceil((Math.ceil(height / 8) * c.v) / maxV);
+    frame.blocks += c.blocks;
+    frame.allocatedBlocks += frame.mcus * c.h * c.v;
+  }
+  return frame;
 }
 
 const JPEG_PROCESS: Record<number, string> = {
@@ -238,11 +378,14 @@ const JPEG_PROCESS: Record<number, string> = {
   0xcf: 'hierarchical arithmetic-coded lossless',
 };
 
-/** Pixels one byte of a JPEG can plausibly cover: 64 blocks (a flat image needs ~1 byte per 10). */
-const JPEG_MIN_PIXELS_PER_BYTE = 4096;
+/**
+ * Most passes over the frame's blocks that the scans may make. Real progressive files make
+ * about 10 (libjpeg's default script: 10 scans); nvImageCodec caps scans at 256 for this reason.
+ */
+const JPEG_MAX_SCAN_PASSES = 256;
 
 async function decodeJpeg(bytes: Uint8Array, maxPixels: number): Promise<RgbaImage> {
-  const frame = scanJpegFrame(bytes);
+  const { frame, frames, entropyBytes, scanBlocks } = scanJpeg(bytes);
   if (frame) {
     const process = JPEG_PROCESS[frame.marker];
     if (process) throw new ImageDecodeError(`unsupported JPEG: ${process} JPEGs cannot be decoded`);
@@ -253,16 +396,28 @@ async function decodeJpeg(bytes: Uint8Array, maxPixels: number): Promise<RgbaIma
       throw new ImageDecodeError('unsupported JPEG: height defined by a DNL marker');
     }
     checkDimensions('JPEG', frame.width, frame.height, maxPixels);
-    // Even a flat-colour JPEG spends a few bits on every 8x8 block, so a file far smaller than
-    // its frame cannot hold its image: it is truncated or crafted, and decoding it anyway would
-    // fill the whole claimed frame (seconds and gigabytes for a few hundred bytes).
-    if (bytes.length < (frame.width * frame.height) / JPEG_MIN_PIXELS_PER_BYTE) {
-      throw new ImageDecodeError(
-        `JPEG is truncated or corrupt: ${bytes.length} bytes cannot hold a ${frame.width} x ${frame.height} image`,
-      );
-    }
     if (frame.components !== 1 && frame.components !== 3 && frame.components !== 4) {
       throw new ImageDecodeError(`unsupported JPEG: ${frame.components} color components`);
+    }
+    // jpeg-js refuses these too, but only after allocating and decoding everything.
+    if (frames > 1) throw new ImageDecodeError('unsupported JPEG: more than one frame header (SOFn marker)');
+    if (frame.badSampling) throw new ImageDecodeError('invalid JPEG: a sampling factor is outside 1..4');
+    // Every 8x8 block of every component is coded at least once, in at least 2 bits in a
+    // sequential scan (a DC and an AC code) or 1 in a progressive DC scan. Less data is a
+    // truncated or crafted file; jpeg-js would allocate and fill the whole claimed frame
+    // before finding out (seconds and gigabytes for a few kilobytes).
+    const bitsPerBlock = frame.marker === 0xc2 ? 1 : 2;
+    if (entropyBytes * 8 < frame.blocks * bitsPerBlock) {
+      throw new ImageDecodeError(
+        `JPEG is truncated or corrupt: ${entropyBytes} bytes of image data cannot code a ${frame.width} x ${frame.height} image (${frame.blocks} blocks of at least ${bitsPerBlock} bit${bitsPerBlock > 1 ? 's' : ''} each)`,
+      );
+    }
+    // An end-of-band run skips up to 32767 blocks for a few bits, but jpeg-js still visits
+    // every block of every scan: many near-empty progressive scans cost time, not bytes.
+    if (scanBlocks > JPEG_MAX_SCAN_PASSES * frame.allocatedBlocks) {
+      throw new ImageDecodeError(
+        `unsupported JPEG: its scans make more than ${JPEG_MAX_SCAN_PASSES} passes over the image's ${frame.allocatedBlocks} blocks`,
+      );
     }
   }
   const jpeg = await loadJpegJs();

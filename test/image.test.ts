@@ -466,6 +466,99 @@ describe('decodeImage: errors', () => {
   });
 });
 
+// ---- JPEG: frames and scans out of proportion to the data --------------------------------
+
+/** A JPEG marker segment: marker, big-endian length, body. */
+function seg(marker: number, body: number[]): number[] {
+  return [0xff, marker, (body.length + 2) >> 8, (body.length + 2) & 255, ...body];
+}
+
+/**
+ * A flat mid-grey progressive JPEG (one component) as small as the format allows: one-code
+ * Huffman tables, a DC scan of 1 bit per block, then `acScans` AC scans, each either one
+ * end-of-band run per 16384 blocks or (`empty`) Ss > Se and no data at all.
+ */
+function progressiveGrey(w: number, h: number, acScans: number, empty = false): Uint8Array {
+  const blocks = Math.ceil(w / 8) * Math.ceil(h / 8);
+  const dht = (cls: number, symbol: number): number[] => seg(0xc4, [cls << 4, 1, ...Array<number>(15).fill(0), symbol]);
+  const out = [0xff, 0xd8, ...seg(0xdb, [0, ...Array<number>(64).fill(1)])];
+  out.push(...seg(0xc2, [8, h >> 8, h & 255, w >> 8, w & 255, 1, 1, 0x11, 0]), ...dht(0, 0), ...dht(1, 0xe0));
+  out.push(...seg(0xda, [1, 1, 0x00, 0, 0, 0]), ...Array<number>(Math.ceil(blocks / 8)).fill(0)); // code '0': DC diff 0
+  // code '0' then 14 zero bits: EOBRUN 16384
+  const acBytes = empty ? 0 : Math.ceil((Math.ceil(blocks / 16384) * 15) / 8);
+  for (let s = 0; s < acScans; s++) out.push(...seg(0xda, [1, 1, 0x00, empty ? 5 : 1, empty ? 1 : 63, 0]), ...Array<number>(acBytes).fill(0));
+  out.push(0xff, 0xd9);
+  return Uint8Array.from(out);
+}
+
+/** Offset of the first SOFn marker's 0xFF. */
+function sofAt(b: Uint8Array): number {
+  let o = 2;
+  while (!(b[o + 1]! >= 0xc0 && b[o + 1]! <= 0xc2)) o += 2 + ((b[o + 2]! << 8) | b[o + 3]!);
+  return o;
+}
+
+function withSize(b: Uint8Array, w: number, h: number): Uint8Array {
+  const out = Uint8Array.from(b);
+  const o = sofAt(out);
+  out.set([h >> 8, h & 255, w >> 8, w & 255], o + 5);
+  return out;
+}
+
+describe('decodeImage: JPEG data out of proportion to the frame is refused fast', () => {
+  // Found by `node scripts/fuzz.mjs --cases 100000 --seed 1` (replays 0/1759, 1/3484, 0/37721):
+  // the cat photo with its SOF set to 451 x 65535 or 7000 x 7000 passed the old one-byte-per-4096-
+  // pixels check, and jpeg-js spent 4-12 s allocating the frame before meeting the end of the data.
+  it('the 38 KB cat photo claiming 451 x 65535 or 7000 x 7000', async () => {
+    const cat = sample('cat-photo.jpg');
+    for (const [w, h] of [
+      [451, 65535],
+      [7000, 7000],
+      [4000, 4000],
+    ] as const) {
+      expect((await decodeError(withSize(cat, w, h))).message).toMatch(/truncated or corrupt: \d+ bytes of image data cannot code/);
+    }
+    expect((await decodeImage(withSize(cat, 451, 300))).height).toBe(300);
+    // within the 2-bits-per-block bound: left to jpeg-js, which meets the end of the data
+    expect((await decodeError(withSize(cat, 451, 600))).message).toMatch(/unexpected marker/);
+  }, 3000);
+
+  it('a frame with no scan at all, padded with a comment', async () => {
+    const head = progressiveGrey(4000, 4000, 0);
+    const sos = head.findIndex((x, i) => x === 0xff && head[i + 1] === 0xda);
+    const file = Uint8Array.from([...head.subarray(0, sos), ...seg(0xfe, Array<number>(65000).fill(0x20)), 0xff, 0xd9]);
+    expect((await decodeError(file)).message).toMatch(/0 bytes of image data cannot code a 4000 x 4000 image/);
+  }, 3000);
+
+  it('a flat progressive JPEG at the 1-bit-per-block minimum decodes', async () => {
+    for (const [w, h] of [
+      [64, 64],
+      [1000, 999],
+    ] as const) {
+      const img = await decodeImage(progressiveGrey(w, h, 3));
+      expect([img.width, img.height]).toEqual([w, h]);
+      expect(img.data.every((v, i) => v === (i % 4 === 3 ? 255 : 128))).toBe(true);
+    }
+  }, 3000);
+
+  it('progressive scans that skip every block for no data are capped (256 passes)', async () => {
+    expect((await decodeImage(progressiveGrey(800, 800, 250, true))).width).toBe(800);
+    // 2000 scans of 10 bytes each over 4 MP: jpeg-js took ~3 s
+    expect((await decodeError(progressiveGrey(2000, 2000, 2000, true))).message).toMatch(/more than 256 passes/);
+  }, 3000);
+
+  it('more than one frame, and sampling factors outside 1..4, are refused before decoding', async () => {
+    const cat = sample('cat-photo.jpg');
+    const o = sofAt(cat);
+    const len = (cat[o + 2]! << 8) | cat[o + 3]!;
+    const twoFrames = Uint8Array.from([...cat.subarray(0, o + 2 + len), ...withSize(cat, 7000, 7000).subarray(o, o + 2 + len), ...cat.subarray(o + 2 + len)]);
+    expect((await decodeError(twoFrames)).message).toMatch(/more than one frame/);
+    const sampling = Uint8Array.from(cat);
+    sampling[o + 11] = 0xf1; // component 1: 15 x 1
+    expect((await decodeError(sampling)).message).toMatch(/sampling factor/);
+  }, 3000);
+});
+
 // ---- PNG: every format, filter and interlacing; corrupt image data ------------------------
 
 /** Filter one unfiltered scanline with PNG filter type `t` (bpp: bytes per pixel, at least 1). */
