@@ -133,6 +133,9 @@ export class Model {
 
   private wasm: KernelInstance | null;
   private readonly calls: (() => void)[];
+  /** Thread 0's share of each step, for runSync() with threads (the caller computes it). */
+  private readonly share0: ((() => void) | null)[];
+  private readonly syncAfter: boolean[];
   private pool: ThreadPool | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly inputAt: number;
@@ -172,15 +175,19 @@ export class Model {
     // Every thread's share of each step, in order: the whole step on this thread.
     this.calls = [];
     const shares = Array.from({ length: plan.threads }, (_, t) => threadCalls(plan, layout, t));
+    const bind = (c: { kernel: string; args: number[] }): (() => void) => {
+      const fn = k[c.kernel as keyof typeof k] as (...a: number[]) => void;
+      const args = c.args;
+      return () => fn(...args);
+    };
     plan.steps.forEach((_, i) => {
       for (const share of shares) {
         const c = share[i];
-        if (!c) continue;
-        const fn = k[c.kernel as keyof typeof k] as (...a: number[]) => void;
-        const args = c.args;
-        this.calls.push(() => fn(...args));
+        if (c) this.calls.push(bind(c));
       }
     });
+    this.share0 = shares[0].map((c) => (c ? bind(c) : null));
+    this.syncAfter = plan.steps.map((s) => s.syncAfter);
     this.inputAt = arenaAt + plan.buffers[plan.inputBuffer].offset;
     this.inputLength = plan.inputShape.reduce((a, b) => a * b, 1);
     this.outputAt = arenaAt + plan.buffers[plan.outputBuffer].offset;
@@ -223,7 +230,7 @@ export class Model {
   runSync(input: Float32Array): Float32Array {
     const wasm = this.prepare(input);
     if (this.pool) {
-      this.pool.runSync();
+      this.pool.runSync(this.share0, this.syncAfter);
       return this.output(wasm);
     }
     try {

@@ -13,6 +13,8 @@ export const CTL = {
   DONE: 3,
   /** Set to 1 when a kernel threw in some thread (a bug: inputs are validated before runs). */
   ERROR: 4,
+  /** The run counter of a run whose share 0 the calling thread computes (runSync in Node). */
+  CALLER_GEN: 5,
 } as const;
 
 export const CONTROL_BYTES = 64;

@@ -46,6 +46,8 @@ function work(init: ThreadInit, port: Port): void {
     if (gen < 0) return; // disposed
     if (gen === seen) continue;
     seen = gen;
+    // The calling thread computes share 0 of this run itself (and reports its end).
+    if (init.index === 0 && Atomics.load(ctl, CTL.CALLER_GEN) === gen) continue;
     for (let i = 0; i < calls.length; i++) {
       const call = calls[i];
       if (call) {
