@@ -33,7 +33,7 @@ export function conv3x3_scratch_floats(Cin: i32, outW: i32): i32 {
  * (see pointwise.ts), TF padding given by its top/left pads. scratch: outW * 9 * Cin floats.
  */
 // @ts-ignore: decorator
-@inline function conv3x3(
+@inline export function conv3x3(
   v: i32,
   inp: usize, H: i32, W: i32, Cin: i32, w: usize, N: i32, out: usize, outH: i32, outW: i32,
   stride: i32, padTop: i32, padLeft: i32, lo: f32, hi: f32, scratch: usize,

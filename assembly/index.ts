@@ -12,6 +12,7 @@ export {
 export {
   ibottleneck3x3_nhwc_f32_x86, ibottleneck3x3_nhwc_f32_arm, ibottleneck3x3_nhwc_f32_scalar,
   ibottleneck_scratch_floats, ibottleneck_min_cap,
+  stem3x3_block_nhwc_f32_x86, stem3x3_block_nhwc_f32_arm, stem3x3_block_nhwc_f32_scalar, stem_block_scratch_floats,
 } from "./inverted_residual";
 export { clamp_f32, clamp_f32_scalar, add_f32, add_f32_scalar, softmax_f32 } from "./activation";
 export { global_avgpool_nhwc_f32, global_avgpool_nhwc_f32_scalar } from "./pool";

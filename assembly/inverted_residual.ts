@@ -12,6 +12,7 @@
 
 import { gemm } from "./pointwise";
 import { dwconv3x3_row } from "./depthwise";
+import { conv3x3 } from "./conv";
 import { SCALAR, X86, ARM } from "./simd";
 
 /** Input rows one strip of S output rows reads. */
@@ -46,6 +47,8 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
   dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
   pw: usize, Cout: i32, plo: f32, phi: f32, res: usize,
   out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize, v: i32,
+  conv: bool = false, cInp: usize = 0, cH: i32 = 0, cW: i32 = 0, cC: i32 = 0,
+  cStride: i32 = 0, cPadTop: i32 = 0, cPadLeft: i32 = 0, im2col: usize = 0,
 ): void {
   assert(S >= 1 && cap >= stripRows(S, stride), "ibottleneck: ring smaller than a strip");
   assert(ew != 0 || Cexp == Cin, "ibottleneck: no expansion needs Cexp == Cin");
@@ -71,7 +74,15 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
       while (next <= last) {
         const slot = next % cap;
         const n = last - next + 1 < cap - slot ? last - next + 1 : cap - slot;
-        gemm(v, n * W, Cin, Cexp, inp + <usize>next * inRow, ew, ring + <usize>slot * expRow, elo, ehi, 0);
+        if (conv) {
+          // One stem output row at a time: the im2col row buffer holds one row.
+          for (let i = 0; i < n; i++) {
+            conv3x3(v, cInp, cH, cW, cC, ew, Cexp, ring + <usize>(slot + i) * expRow, 1, W,
+              cStride, cPadTop - (next + i) * cStride, cPadLeft, elo, ehi, im2col);
+          }
+        } else {
+          gemm(v, n * W, Cin, Cexp, inp + <usize>next * inRow, ew, ring + <usize>slot * expRow, elo, ehi, 0);
+        }
         next += n;
       }
     }
@@ -130,4 +141,55 @@ export function ibottleneck3x3_nhwc_f32_scalar(
 ): void {
   block(inp, H, W, Cin, ew, Cexp, elo, ehi, dw, stride, padTop, padLeft, dlo, dhi,
     pw, Cout, plo, phi, res, out, outH, outW, S, cap, scratch, SCALAR);
+}
+
+/** Floats of scratch stem3x3_block_nhwc_f32_* needs: the block's, plus one im2col row. */
+export function stem_block_scratch_floats(W: i32, Cexp: i32, outW: i32, S: i32, cap: i32, cC: i32): i32 {
+  return ibottleneck_scratch_floats(W, Cexp, outW, 1, S, cap) + W * 9 * cC;
+}
+
+/**
+ * The stem fused with the first block: a 3x3 convolution (inp cH x cW x cC, stride cStride,
+ * pads cPadTop / cPadLeft, weights cw packed as a (9 * cC) x Cexp GEMM, clamp clo..chi) makes
+ * the H x W x Cexp rows that ibottleneck3x3_nhwc_f32_x86's expansion would: depthwise and
+ * project follow as there. The stem's output (the largest tensor of a MobileNet) is never
+ * stored whole. Row ranges work as for ibottleneck: shift padTop (not cPadTop).
+ * scratch: stem_block_scratch_floats(...) floats. x86 variant.
+ */
+export function stem3x3_block_nhwc_f32_x86(
+  cInp: usize, cH: i32, cW: i32, cC: i32, cStride: i32, cPadTop: i32, cPadLeft: i32,
+  cw: usize, H: i32, W: i32, Cexp: i32, clo: f32, chi: f32,
+  dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
+  pw: usize, Cout: i32, plo: f32, phi: f32,
+  out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
+): void {
+  const im2col = scratch + (<usize>ibottleneck_scratch_floats(W, Cexp, outW, 1, S, cap) << 2);
+  block(0, H, W, 0, cw, Cexp, clo, chi, dw, stride, padTop, padLeft, dlo, dhi, pw, Cout, plo, phi, 0,
+    out, outH, outW, S, cap, scratch, X86, true, cInp, cH, cW, cC, cStride, cPadTop, cPadLeft, im2col);
+}
+
+/** ARM variant of stem3x3_block_nhwc_f32_x86. */
+export function stem3x3_block_nhwc_f32_arm(
+  cInp: usize, cH: i32, cW: i32, cC: i32, cStride: i32, cPadTop: i32, cPadLeft: i32,
+  cw: usize, H: i32, W: i32, Cexp: i32, clo: f32, chi: f32,
+  dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
+  pw: usize, Cout: i32, plo: f32, phi: f32,
+  out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
+): void {
+  const im2col = scratch + (<usize>ibottleneck_scratch_floats(W, Cexp, outW, 1, S, cap) << 2);
+  block(0, H, W, 0, cw, Cexp, clo, chi, dw, stride, padTop, padLeft, dlo, dhi, pw, Cout, plo, phi, 0,
+    out, outH, outW, S, cap, scratch, ARM, true, cInp, cH, cW, cC, cStride, cPadTop, cPadLeft, im2col);
+}
+
+/** Scalar twin (same schedule, scalar GEMM under the im2col rows). */
+export function stem3x3_block_nhwc_f32_scalar(
+  cInp: usize, cH: i32, cW: i32, cC: i32, cStride: i32, cPadTop: i32, cPadLeft: i32,
+  cw: usize, H: i32, W: i32, Cexp: i32, clo: f32, chi: f32,
+  dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
+  pw: usize, Cout: i32, plo: f32, phi: f32,
+  out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
+): void {
+  const im2col = scratch + (<usize>ibottleneck_scratch_floats(W, Cexp, outW, 1, S, cap) << 2);
+  block(0, H, W, 0, cw, Cexp, clo, chi, dw, stride, padTop, padLeft, dlo, dhi, pw, Cout, plo, phi, 0,
+    out, outH, outW, S, cap, scratch, SCALAR, true, cInp, cH, cW, cC, cStride, cPadTop, cPadLeft, im2col);
 }

@@ -220,6 +220,8 @@ class Planner {
 
 const is1x1 = (l: LayerDesc | undefined): l is Conv2DLayer =>
   l !== undefined && l.op === 'conv2d' && l.kernel[0] === 1 && l.kernel[1] === 1 && l.stride === 1;
+const is3x3conv = (l: LayerDesc | undefined): l is Conv2DLayer =>
+  l !== undefined && l.op === 'conv2d' && l.kernel[0] === 3 && l.kernel[1] === 3;
 const is3x3dw = (l: LayerDesc | undefined): l is DepthwiseLayer =>
   l !== undefined && l.op === 'depthwise' && l.kernel[0] === 3 && l.kernel[1] === 3;
 
@@ -244,6 +246,14 @@ export function buildPlan(src: ModelSource, variant: KernelVariant = 'x86', thre
   const done = new Set<string>();
   for (const layer of layers) {
     if (done.has(layer.name)) continue;
+    // A 3x3 convolution feeding a depthwise-separable pair (the stem and the first block).
+    const stemDw = is3x3conv(layer) ? soleConsumer(layer.name) : undefined;
+    const stemPw = is3x3dw(stemDw) ? soleConsumer(stemDw.name) : undefined;
+    if (is3x3conv(layer) && is3x3dw(stemDw) && is1x1(stemPw) && soleConsumer(stemPw.name)?.op !== 'add') {
+      addStemBlock(p, layer, stemDw, stemPw);
+      for (const l of [layer, stemDw, stemPw]) done.add(l.name);
+      continue;
+    }
     // The fused inverted-residual block, with or without its expansion.
     const expand = is1x1(layer) && is3x3dw(soleConsumer(layer.name)) ? layer : undefined;
     const dw = expand ? (soleConsumer(expand.name) as DepthwiseLayer) : is3x3dw(layer) ? layer : undefined;
@@ -344,6 +354,38 @@ function addBlock(
       inp, H, W, Cin, ew, Cexp, eRange[0], eRange[1],
       dwW, dw.stride, top - r0 * dw.stride, left, dlo, dhi,
       pw, Cout, plo, phi, residual ? { ...inp, off: r0 * outRow } : 0,
+      { ...out, off: r0 * outRow }, r1 - r0, outW, S, cap, scratch,
+    ],
+  });
+}
+
+/**
+ * A 3x3 convolution fused with the depthwise 3x3 -> 1x1 pair it feeds: the convolution's
+ * output rows stream through the block's ring like expanded rows, so the largest activation
+ * of a MobileNet (112 x 112 x 32 after the stem) is never stored whole.
+ */
+function addStemBlock(p: Planner, conv: Conv2DLayer, dw: DepthwiseLayer, project: Conv2DLayer): void {
+  const [, cH, cW, cC] = p.shape(conv.input);
+  const c = p.pads(conv);
+  const [H, W, Cexp, Cout] = [c.outH, c.outW, conv.outChannels, project.outChannels];
+  const cw = p.weights('gemm', conv.weights, 9 * cC, Cexp, p.fold(conv));
+  const dwW = p.weights('dw', dw.weights, 9, Cexp, p.fold(dw));
+  const pw = p.weights('gemm', project.weights, Cexp, Cout, p.fold(project));
+  const [clo, chi] = clampRange(conv.activation);
+  const [dlo, dhi] = clampRange(dw.activation);
+  const [plo, phi] = clampRange(project.activation);
+  const { top, left, outH, outW } = p.pads(dw);
+  const { S, cap } = stripShape(outH, outW, dw.stride, Cexp * Cout * 4);
+  const [inp, out] = [p.act(conv.input), p.act(project.name)];
+  const outRow = outW * Cout * 4;
+  const macs = H * W * 9 * cC * Cexp + outH * outW * Cexp * 9 + outH * outW * Cexp * Cout;
+  p.push([conv.name, dw.name, project.name], p.kernel('stem3x3_block_nhwc_f32'), macs, {
+    rows: outH,
+    grain: 1,
+    scratchFloats: cap * W * Cexp + W * Cexp + S * outW * Cexp + W * 9 * cC,
+    args: (r0, r1, scratch) => [
+      inp, cH, cW, cC, conv.stride, c.top, c.left, cw, H, W, Cexp, clo, chi,
+      dwW, dw.stride, top - r0 * dw.stride, left, dlo, dhi, pw, Cout, plo, phi,
       { ...out, off: r0 * outRow }, r1 - r0, outW, S, cap, scratch,
     ],
   });

@@ -19,6 +19,13 @@ type Bottleneck = (inp: number, H: number, W: number, Cin: number, ew: number, C
   pw: number, Cout: number, plo: number, phi: number, res: number,
   out: number, outH: number, outW: number, S: number, cap: number, scratch: number) => void;
 
+type StemBlock = (
+  cInp: number, cH: number, cW: number, cC: number, cStride: number, cPadTop: number, cPadLeft: number,
+  cw: number, H: number, W: number, Cexp: number, clo: number, chi: number,
+  dw: number, stride: number, padTop: number, padLeft: number, dlo: number, dhi: number,
+  pw: number, Cout: number, plo: number, phi: number,
+  out: number, outH: number, outW: number, S: number, cap: number, scratch: number) => void;
+
 /** Kernel variants: x86 and ARM SIMD forms (same results, different speed) and the scalar twins. */
 export type KernelVariant = 'x86' | 'arm' | 'scalar';
 
@@ -47,6 +54,10 @@ export interface KernelExports {
   ibottleneck3x3_nhwc_f32_scalar: Bottleneck;
   ibottleneck_scratch_floats(W: number, Cexp: number, outW: number, hasExpand: number, S: number, cap: number): number;
   ibottleneck_min_cap(S: number, stride: number): number;
+  stem3x3_block_nhwc_f32_x86: StemBlock;
+  stem3x3_block_nhwc_f32_arm: StemBlock;
+  stem3x3_block_nhwc_f32_scalar: StemBlock;
+  stem_block_scratch_floats(W: number, Cexp: number, outW: number, S: number, cap: number, cC: number): number;
   clamp_f32(x: number, n: number, lo: number, hi: number, out: number): void;
   clamp_f32_scalar(x: number, n: number, lo: number, hi: number, out: number): void;
   add_f32(a: number, b: number, n: number, out: number): void;
@@ -63,7 +74,8 @@ export interface KernelExports {
 }
 
 /** The export implementing op `base` in a variant: gemm has its tile in the name, others a suffix. */
-export function variantName(base: 'gemm' | 'dwconv3x3_nhwc_f32' | 'conv3x3_nhwc_f32' | 'ibottleneck3x3_nhwc_f32',
+export function variantName(
+  base: 'gemm' | 'dwconv3x3_nhwc_f32' | 'conv3x3_nhwc_f32' | 'ibottleneck3x3_nhwc_f32' | 'stem3x3_block_nhwc_f32',
   v: KernelVariant): keyof KernelExports {
   if (base === 'gemm') return v === 'x86' ? 'gemm_4x8_f32_x86' : v === 'arm' ? 'gemm_6x8_f32_arm' : 'gemm_f32_scalar';
   return `${base}_${v}`;

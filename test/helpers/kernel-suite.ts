@@ -187,6 +187,72 @@ describe('ibottleneck3x3_nhwc_f32_* (fused inverted residual) equals the unfused
     });
 });
 
+describe('stem3x3_block_nhwc_f32_* (3x3 conv fused with depthwise + project) equals the unfused sequence', () => {
+  const rand = mulberry32(15);
+  const cases = Array.from({ length: 60 }, () => ({
+    cH: pick(rand, [1, 2, 3, 5, 8, 9, 15, 16]),
+    cW: pick(rand, [1, 2, 3, 5, 8, 9, 15, 16]),
+    cC: pick(rand, [1, 3, 4]),
+    cStride: pick(rand, [1, 2]),
+    cPad: pick(rand, PADS),
+    Cexp: pick(rand, [3, 5, 8, 13, 16]),
+    Cout: pick(rand, [3, 8, 9, 16]),
+    stride: pick(rand, [1, 2]),
+    pad: pick(rand, ['same', 'explicit'] as const),
+    S: pick(rand, [1, 2, 3, 16]),
+    extra: pick(rand, [0, 2]),
+    variant: pick(rand, VARIANTS) as Variant,
+  })).filter(({ pad, stride }) => !(pad === 'explicit' && stride === 1));
+  it.each(cases)('$variant conv ${cH}x${cW}x$cC s=$cStride $cPad -> Cexp=$Cexp, dw s=$stride $pad -> Cout=$Cout S=$S extra=$extra',
+    ({ cH, cW, cC, cStride, cPad, Cexp, Cout, stride, pad, S, extra, variant }) => {
+      h.reset();
+      const c = pads3(cH, cW, cStride, cPad);
+      const [H, W] = [c.outH, c.outW];
+      if (H < 1 || W < 1) return;
+      const p = pads3(H, W, stride, pad);
+      const r = mulberry32(cH * 1009 + cW * 101 + cC * 7 + Cexp + Cout * 3 + stride);
+      const x = randomArray(r, cH * cW * cC, -2, 2);
+      const cw = randomArray(r, 9 * cC * Cexp), cb = randomArray(r, Cexp);
+      const dw = randomArray(r, 9 * Cexp), db = randomArray(r, Cexp);
+      const pw = randomArray(r, Cexp * Cout), pb = randomArray(r, Cout);
+      const px = h.put(x), pcw = h.put(packGemm(cw, cb, 9 * cC, Cexp));
+      const pdw = h.put(packDepthwise(dw, db, Cexp)), ppw = h.put(packGemm(pw, pb, Cexp, Cout));
+      const n = p.outH * p.outW * Cout;
+      const cap = h.k.ibottleneck_min_cap(S, stride) + extra;
+      const scratchFloats = h.k.stem_block_scratch_floats(W, Cexp, p.outW, S, cap, cC);
+      const scratch = h.put(scratchFloats);
+      const fused = h.put(n), fusedTwin = h.put(n);
+      const args = (out: number, r0 = 0, r1 = p.outH): number[] => [px, cH, cW, cC, cStride, c.top, c.left, pcw, H, W, Cexp, 0, 6,
+        pdw, stride, p.top - r0 * stride, p.left, 0, 6, ppw, Cout, -Infinity, Infinity, out + r0 * p.outW * Cout * 4, r1 - r0, p.outW, S, cap, scratch];
+      type Args = Parameters<typeof h.k.stem3x3_block_nhwc_f32_x86>;
+      h.k[`stem3x3_block_nhwc_f32_${variant}`](...(args(fused) as Args));
+      h.k.stem3x3_block_nhwc_f32_scalar(...(args(fusedTwin) as Args));
+      // The unfused sequence on the same SIMD kernels: whole conv output, then depthwise, then project.
+      const e = h.put(H * W * Cexp), im2col = h.put(h.k.conv3x3_scratch_floats(cC, W));
+      h.k[`conv3x3_nhwc_f32_${variant}`](px, cH, cW, cC, pcw, Cexp, e, H, W, cStride, c.top, c.left, 0, 6, im2col);
+      const d = h.put(p.outH * p.outW * Cexp), zero = h.put(W * Cexp);
+      h.k[`dwconv3x3_nhwc_f32_${variant}`](e, H, W, Cexp, pdw, d, p.outH, p.outW, stride, p.top, p.left, 0, 6, zero);
+      const seq = h.put(n);
+      h.k[GEMM[variant]](p.outH * p.outW, Cexp, Cout, d, ppw, seq, -Infinity, Infinity, 0);
+      const want = h.get(seq, n);
+      // Same kernels, same order: bit-identical to the sequence.
+      expect(h.get(fused, n)).toEqual(want);
+      expect(maxRelDiff(h.get(fusedTwin, n), want)).toBeLessThanOrEqual(1e-5);
+      const eRef = convRef(x, cH, cW, cC, cw, cb, Cexp, cStride, c, 0, 6);
+      const oRef = gemmRef(p.outH * p.outW, Cexp, Cout, dwRef(eRef, H, W, Cexp, dw, db, stride, p, 0, 6), pw, pb, -Infinity, Infinity);
+      expect(maxRelDiff(want, oRef)).toBeLessThanOrEqual(1e-4);
+      expect(h.guardIntact(fused, n)).toBe(true);
+      expect(h.guardIntact(scratch, scratchFloats)).toBe(true);
+      // In row ranges (as threads split it): bit-identical.
+      const split = h.put(n);
+      const cuts = [0, Math.floor(p.outH / 3), Math.floor((2 * p.outH) / 3), p.outH];
+      for (let i = 0; i < 3; i++) {
+        if (cuts[i + 1] > cuts[i]) h.k[`stem3x3_block_nhwc_f32_${variant}`](...(args(split, cuts[i], cuts[i + 1]) as Args));
+      }
+      expect(h.get(split, n)).toEqual(want);
+    });
+});
+
 describe('elementwise, pooling and softmax', () => {
   const sizes = [1, 3, 4, 5, 8, 13, 100, 1001];
   it.each(sizes)('clamp_f32 n=%i', (n) => {
