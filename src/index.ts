@@ -2,7 +2,7 @@
 
 import type { ModelSource } from './desc.js';
 import { ModelFormatError } from './errors.js';
-import { decodeModel, validateModel } from './format.js';
+import { decodeModel, useNativeCrc32, validateModel } from './format.js';
 import { createModel, type LoadOptions, type Model } from './model.js';
 import { importOnnx, looksLikeOnnx } from './onnx/import.js';
 
@@ -61,6 +61,7 @@ async function readBytes(source: string | URL): Promise<Uint8Array> {
 export async function readModel(source: ModelInput = DEFAULT_MODEL_URL): Promise<ModelSource> {
   if (typeof source === 'string' || source instanceof URL) return readModel(await readBytes(source));
   if (source instanceof ArrayBuffer || source instanceof Uint8Array) {
+    await useNativeCrc32();
     const src = looksLikeOnnx(source) ? importOnnx(source) : decodeModel(source);
     validateModel(src);
     return src;

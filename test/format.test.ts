@@ -15,6 +15,8 @@ import {
 } from '../src/errors.js';
 import {
   crc32,
+  crc32Tables,
+  useNativeCrc32,
   decodeModel,
   dequantize,
   encodeModel,
@@ -135,6 +137,15 @@ describe('crc32', () => {
     expect(crc32(new Uint8Array(0))).toBe(0);
     const bytes = new Uint8Array(5000).map((_, i) => (i * 31 + 7) & 0xff);
     expect(crc32(bytes)).toBe(zlib.crc32(bytes));
+  });
+  it('the JavaScript tables and the native zlib.crc32 load() uses agree, on every length and offset', async () => {
+    await useNativeCrc32();
+    const bytes = new Uint8Array(4099).map((_, i) => (i * 131 + 17) & 0xff);
+    for (const [a, b] of [[0, 0], [0, 1], [1, 8], [3, 4099], [5, 4000], [0, 4099]]) {
+      const v = bytes.subarray(a, b);
+      expect(crc32Tables(v)).toBe(zlib.crc32(v) >>> 0);
+      expect(crc32(v)).toBe(crc32Tables(v));
+    }
   });
 });
 
