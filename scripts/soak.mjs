@@ -168,11 +168,17 @@ for (const [name, options] of [['dropped (threads: 1)', { threads: 1 }], ['dropp
   console.log(`\nphase 3: 10 models loaded, run, and dropped without dispose(): ${name}`);
   const before = await sample(`${name}: before`);
   const x = new Float32Array(224 * 224 * 3).fill(0.25);
-  for (let i = 0; i < 10; i++) {
-    const m = await load(bytes, options);
-    await m.threadsReady;
-    await m.run(x);
-  }
+  // In a function that returns: a suspended async frame (this module's top level) keeps its
+  // dead locals alive in V8, which would pin the last model.
+  const loadRunDrop = async () => {
+    for (let i = 0; i < 10; i++) {
+      const m = await load(bytes, options);
+      await m.threadsReady;
+      await m.run(x);
+    }
+  };
+  await loadRunDrop();
+  await sample(`${name}: GC`); // collects the models; their FinalizationRegistry callbacks stop the threads
   await sleep(1000);
   const after = await sample(`${name}: after, GC, +1 s`);
   report.phases[name] = { before, after, rssGrowthMiB: +(after.rssMiB - before.rssMiB).toFixed(1), externalGrowthMiB: +(after.externalMiB - before.externalMiB).toFixed(1), threadsLeft: after.osThreads - before.osThreads };
