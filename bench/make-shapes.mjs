@@ -23,7 +23,7 @@ function describe(id, src) {
   const steps = [];
   const layers = [];
   for (const s of plan.steps) {
-    const a = s.args ?? s.parts?.[0]; // `parts` = per-thread argument lists (thread 0 has all rows)
+    const a = s.chunks?.[0]?.[0] ?? s.args ?? s.parts?.[0]; // one thread: one chunk over all rows
     if (!a) throw new Error(`${id}: step ${s.layers.join(',')} has no arguments`);
     const base = s.kernel.replace(/_(x86|arm|scalar)$/, '').replace(/^gemm_4x8_f32$/, 'gemm');
     if (base === 'conv3x3_nhwc_f32') {
@@ -47,6 +47,20 @@ function describe(id, src) {
       layers.push({ name: names.shift(), op: 'depthwise3x3', H, W, Cin: Cexp, Cout: Cexp, stride, outH, outW });
       layers.push({ name: names.shift(), op: 'conv1x1', H: outH, W: outW, Cin: Cexp, Cout, stride: 1, outH, outW });
       if (names.length) layers.push({ name: names.shift(), op: 'add', H: outH, W: outW, Cin: Cout, Cout, stride: 1, outH, outW });
+    } else if (base === 'stem3x3_block_nhwc_f32') {
+      // The stem fused with the first block: recorded as the two kernels it chains, so the
+      // kernel benchmarks measure each part on its real shape.
+      const [, cH, cW, cC, cStride, cPadTop, cPadLeft, , H, W, Cexp, clo, chi, , stride, padTop, padLeft, dlo, dhi, , Cout, plo, phi, , outH, outW, S, cap] = a;
+      const convMacs = H * W * 9 * cC * Cexp;
+      const [conv, dw, project] = s.layers;
+      steps.push({ op: 'conv3x3', layers: [conv], H: cH, W: cW, Cin: cC, Cout: Cexp, stride: cStride, padTop: cPadTop, padLeft: cPadLeft, outH: H, outW: W, act: act(clo, chi), macs: convMacs, fusedInto: 'stem3x3_block' });
+      layers.push({ name: conv, op: 'conv3x3', H: cH, W: cW, Cin: cC, Cout: Cexp, stride: cStride, outH: H, outW: W });
+      steps.push({
+        op: 'ibottleneck', layers: [dw, project], H, W, Cin: Cexp, expand: false, Cexp, Cout, stride, padTop, padLeft, outH, outW,
+        residual: false, S, cap, act: { expand: null, depthwise: act(dlo, dhi), project: act(plo, phi) }, macs: s.macs - convMacs, fusedInto: 'stem3x3_block',
+      });
+      layers.push({ name: dw, op: 'depthwise3x3', H, W, Cin: Cexp, Cout: Cexp, stride, outH, outW });
+      layers.push({ name: project, op: 'conv1x1', H: outH, W: outW, Cin: Cexp, Cout, stride: 1, outH, outW });
     } else if (base === 'gemm') {
       const [M, K, N, , , , lo, hi, res] = a;
       steps.push({ op: 'gemm', layers: s.layers, M, K, N, residual: typeof res === 'object' ? res !== null : res !== 0, act: act(lo, hi), macs: s.macs });

@@ -11,6 +11,7 @@ import {
   type KernelInstance, type KernelVariant, type WasmBuild,
 } from './wasm.js';
 import { ThreadPool, availableCores, threadsUnavailable } from './threads.js';
+import type { ThreadCall } from './threads-shared.js';
 import { decodeImage, imageToInput, type RgbaImage } from './image.js';
 import { browserImageToRgba, isBrowserImage, type BrowserImage } from './browser-image.js';
 
@@ -133,8 +134,8 @@ export class Model {
 
   private wasm: KernelInstance | null;
   private readonly calls: (() => void)[];
-  /** Thread 0's share of each step, for runSync() with threads (the caller computes it). */
-  private readonly share0: ((() => void) | null)[];
+  /** Thread 0's chunk calls for each step, for runSync() with threads (the caller runs them). */
+  private readonly share0: ((() => void)[] | null)[];
   private readonly syncAfter: boolean[];
   private pool: ThreadPool | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -172,21 +173,14 @@ export class Model {
     this.wasm = wasm;
     const { weightsAt, arenaAt } = layout;
     const k = wasm.exports;
-    // Every thread's share of each step, in order: the whole step on this thread.
-    this.calls = [];
-    const shares = Array.from({ length: plan.threads }, (_, t) => threadCalls(plan, layout, t));
-    const bind = (c: { kernel: string; args: number[] }): (() => void) => {
+    // Thread 0's calls: every chunk of every step, in order, is the whole network on this
+    // thread (the single-thread path, and multi-thread runs until the threads are up).
+    const bind = (c: ThreadCall): (() => void)[] => {
       const fn = k[c.kernel as keyof typeof k] as (...a: number[]) => void;
-      const args = c.args;
-      return () => fn(...args);
+      return c.chunks.map((args) => () => fn(...args));
     };
-    plan.steps.forEach((_, i) => {
-      for (const share of shares) {
-        const c = share[i];
-        if (c) this.calls.push(bind(c));
-      }
-    });
-    this.share0 = shares[0].map((c) => (c ? bind(c) : null));
+    this.share0 = threadCalls(plan, layout, 0).map((c) => (c ? bind(c) : null));
+    this.calls = this.share0.flatMap((c) => c ?? []);
     this.syncAfter = plan.steps.map((s) => s.syncAfter);
     this.inputAt = arenaAt + plan.buffers[plan.inputBuffer].offset;
     this.inputLength = plan.inputShape.reduce((a, b) => a * b, 1);
@@ -325,15 +319,19 @@ interface Layout {
   arenaAt: number;
 }
 
-/** Thread t's call for every step, with buffers and weights resolved to addresses. */
-function threadCalls(plan: Plan, layout: Layout, t: number): ({ kernel: string; args: number[] } | null)[] {
+/**
+ * Thread t's calls for every step, with buffers and weights resolved to addresses: every
+ * chunk of a many-chunk step (with t's scratch), the one chunk of a single-chunk step on
+ * thread 0 only.
+ */
+function threadCalls(plan: Plan, layout: Layout, t: number): (ThreadCall | null)[] {
   const resolve = (a: Arg): number =>
     typeof a === 'number' ? a
     : 'buf' in a ? layout.arenaAt + plan.buffers[a.buf].offset + (a.off ?? 0)
     : layout.weightsAt + a.wt * 4;
   return plan.steps.map((s) => {
-    const part = s.parts[t];
-    return part ? { kernel: s.kernel, args: part.map(resolve) } : null;
+    if (s.chunks.length === 1) return t === 0 ? { kernel: s.kernel, chunks: [s.chunks[0][0].map(resolve)] } : null;
+    return { kernel: s.kernel, chunks: s.chunks.map((perThread) => perThread[t].map(resolve)) };
   });
 }
 

@@ -30,11 +30,14 @@ export interface PlanStep {
   layers: string[];
   kernel: KernelName;
   /**
-   * The call's arguments for each thread (index = thread), null where a thread has no share.
-   * Each output element is computed by exactly one thread, by the same kernel, so results are
-   * bit-identical for every thread count.
+   * The step's work in chunks (ranges of output rows, or pixels for a GEMM), one kernel call
+   * each: chunks[c][t] is chunk c's arguments when thread t runs it (with t's own scratch).
+   * One chunk: thread 0 runs it. More: the threads claim chunks as they come free, so a thread
+   * slowed by something else on its core gets less of the step. Chunk boundaries are fixed
+   * here and a chunk's result does not depend on which thread computes it: outputs are
+   * bit-identical for every thread count and every schedule.
    */
-  parts: (Arg[] | null)[];
+  chunks: Arg[][][];
   /** Multiply-adds this step performs. */
   macs: number;
   /**
@@ -70,21 +73,23 @@ export interface Plan {
 }
 
 /**
- * How a step divides among threads: into ranges of `rows` (output rows, or pixels for a GEMM),
- * boundaries on multiples of `grain`. `args` builds one thread's call for rows [r0, r1) with
- * that thread's own scratch buffer.
+ * How a step divides into chunks: ranges of `rows` (output rows, or pixels for a GEMM),
+ * boundaries on multiples of `grain`, `perThread` chunks per thread (more balance the threads
+ * better; fewer cost less where neighbouring chunks recompute shared rows, as fused blocks
+ * do). `args` builds the call for rows [r0, r1) with a thread's own scratch buffer.
  */
 interface Split {
   rows: number;
   grain: number;
+  perThread: number;
   scratchFloats: number;
   args: (r0: number, r1: number, scratch: { buf: number }) => Arg[];
 }
 
 /** Steps too small to be worth splitting run on thread 0 alone. */
-const whole = (args: Arg[]): Split => ({ rows: 1, grain: 1, scratchFloats: 0, args: () => args });
+const whole = (args: Arg[]): Split => ({ rows: 1, grain: 1, perThread: 1, scratchFloats: 0, args: () => args });
 
-/** [r0, r1) of part t of T over n rows, boundaries rounded to the grain. */
+/** [r0, r1) of chunk t of T over n rows, boundaries rounded to the grain. */
 function range(t: number, T: number, n: number, grain: number): [number, number] {
   const at = (i: number): number => (i >= T ? n : Math.min(n, Math.round((i * n) / T / grain) * grain));
   return [at(t), at(t + 1)];
@@ -181,20 +186,24 @@ class Planner {
   }
 
   /**
-   * Appends a step, split among the threads, and extends the lifetime of every buffer it
-   * touches to it. Each thread with a share gets its own scratch.
+   * Appends a step, cut into chunks, and extends the lifetime of every buffer it touches to
+   * it. Every thread that may run a chunk gets its own scratch.
    */
   push(layers: string[], kernel: KernelName, macs: number, split: Split): void {
     const index = this.steps.length;
-    const parts: (Arg[] | null)[] = [];
-    for (let t = 0; t < this.threads; t++) {
-      const [r0, r1] = range(t, this.threads, split.rows, split.grain);
-      if (r1 <= r0) {
-        parts.push(null);
-        continue;
-      }
-      const scratch = split.scratchFloats > 0 ? this.scratch(`${layers[0]}#${t}`, split.scratchFloats) : { buf: -1 };
-      const args = split.args(r0, r1, scratch);
+    const T = this.threads;
+    const most = Math.ceil(split.rows / split.grain);
+    const K = T === 1 ? 1 : Math.max(1, Math.min(split.perThread * T, most));
+    const runners = K === 1 ? 1 : T;
+    const scratch = Array.from({ length: runners }, (_, t) =>
+      split.scratchFloats > 0 ? this.scratch(`${layers[0]}#${t}`, split.scratchFloats) : { buf: -1 });
+    const chunks: Arg[][][] = [];
+    for (let c = 0; c < K; c++) {
+      const [r0, r1] = range(c, K, split.rows, split.grain);
+      if (r1 <= r0) continue;
+      chunks.push(scratch.map((s) => split.args(r0, r1, s)));
+    }
+    for (const args of chunks.flat()) {
       for (const a of args) {
         if (typeof a === 'object' && 'buf' in a) {
           const b = this.buffers[a.buf];
@@ -202,9 +211,8 @@ class Planner {
           b.last = Math.max(b.last, index);
         }
       }
-      parts.push(args);
     }
-    this.steps.push({ layers, kernel, parts, macs, syncAfter: true });
+    this.steps.push({ layers, kernel, chunks, macs, syncAfter: true });
   }
 
   fold(layer: Conv2DLayer | DepthwiseLayer): FoldFactors {
@@ -271,7 +279,7 @@ export function buildPlan(src: ModelSource, variant: KernelVariant = 'x86', thre
   const inBuf = p.buffers[p.act(desc.input).buf];
   inBuf.first = -1; // the input is written before the first step
 
-  const alone = (s: PlanStep | undefined): boolean => s === undefined || s.parts.every((a, t) => t === 0 || a === null);
+  const alone = (s: PlanStep | undefined): boolean => s === undefined || s.chunks.length <= 1;
   p.steps.forEach((s, i) => (s.syncAfter = !(alone(s) && alone(p.steps[i + 1]))));
   const { placed, arenaBytes } = assignOffsets(p.buffers);
   return {
@@ -349,6 +357,9 @@ function addBlock(
   p.push(names, p.kernel('ibottleneck3x3_nhwc_f32'), macs, {
     rows: outH,
     grain: 1,
+    // Each chunk boundary re-expands the 1-2 input rows both sides read: only wide layers
+    // get a second chunk per thread.
+    perThread: outH >= 56 ? 2 : 1,
     scratchFloats: (expand ? cap * W * Cexp : 0) + W * Cexp + S * outW * Cexp,
     args: (r0, r1, scratch) => [
       inp, H, W, Cin, ew, Cexp, eRange[0], eRange[1],
@@ -382,6 +393,7 @@ function addStemBlock(p: Planner, conv: Conv2DLayer, dw: DepthwiseLayer, project
   p.push([conv.name, dw.name, project.name], p.kernel('stem3x3_block_nhwc_f32'), macs, {
     rows: outH,
     grain: 1,
+    perThread: outH >= 56 ? 2 : 1,
     scratchFloats: cap * W * Cexp + W * Cexp + S * outW * Cexp + W * 9 * cC,
     args: (r0, r1, scratch) => [
       inp, cH, cW, cC, conv.stride, c.top, c.left, cw, H, W, Cexp, clo, chi,
@@ -402,6 +414,7 @@ function gemmRows(
   return {
     rows: M,
     grain: 4,
+    perThread: 2,
     scratchFloats: 0,
     args: (r0, r1) => [
       r1 - r0, K, N, { ...inp, off: r0 * K * 4 }, w, { ...out, off: r0 * N * 4 }, lo, hi,
@@ -418,6 +431,7 @@ function dwRows(
   return {
     rows: outH,
     grain: 1,
+    perThread: 2,
     scratchFloats: W * C,
     args: (r0, r1, scratch) => [
       inp, H, W, C, w, { ...out, off: r0 * outW * C * 4 }, r1 - r0, outW, s, top - r0 * s, left, lo, hi, scratch,
@@ -462,6 +476,7 @@ function addSingle(p: Planner, layer: LayerDesc): void {
       p.push([layer.name], p.simple('add_f32', 'add_f32_scalar'), 0, {
         rows: n,
         grain: 16,
+        perThread: 2,
         scratchFloats: 0,
         args: (r0, r1) => [{ ...ba, off: r0 * 4 }, { ...bb, off: r0 * 4 }, r1 - r0, { ...bo, off: r0 * 4 }],
       });
@@ -508,6 +523,7 @@ function addConv(p: Planner, layer: Conv2DLayer): void {
   p.push([layer.name], p.kernel('conv3x3_nhwc_f32'), outH * outW * 9 * Cin * N, {
     rows: outH,
     grain: 1,
+    perThread: 2,
     scratchFloats: outW * 9 * Cin,
     args: (r0, r1, scratch) => [
       inp, H, W, Cin, w, N, { ...out, off: r0 * outW * N * 4 }, r1 - r0, outW, s, top - r0 * s, left, lo, hi, scratch,

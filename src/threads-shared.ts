@@ -15,14 +15,20 @@ export const CTL = {
   ERROR: 4,
   /** The run counter of a run whose share 0 the calling thread computes (runSync in Node). */
   CALLER_GEN: 5,
+  /** Step i's chunk counter (the next chunk to claim) is slot CLAIM + i. */
+  CLAIM: 8,
 } as const;
 
-export const CONTROL_BYTES = 64;
+/** Bytes of the control block for a plan of `steps` steps. */
+export const controlBytes = (steps: number): number => (CTL.CLAIM + steps) * 4;
 
-/** One thread's share of one step: an exported kernel and its resolved arguments. */
+/**
+ * One step as a thread runs it: an exported kernel and its chunks' resolved arguments (with
+ * the thread's own scratch). One chunk: the thread runs it alone; more: the threads claim them.
+ */
 export interface ThreadCall {
   kernel: string;
-  args: number[];
+  chunks: number[][];
 }
 
 export interface ThreadInit {
@@ -41,12 +47,39 @@ export interface ThreadInit {
 const SPINS = 100000;
 
 /**
- * Waits until all `n` threads reach this point. Sense by generation: each arrival reads the
- * phase first, the last one resets the count and bumps the phase. Only ever called in workers.
+ * Runs thread `t`'s part of one step: its single chunk, or chunks claimed from the step's
+ * counter until none are left. `calls[c]` runs chunk c. Returns false if a kernel threw.
  */
-export function barrier(ctl: Int32Array, n: number): void {
+export function runStep(ctl: Int32Array, step: number, calls: readonly (() => void)[]): boolean {
+  let ok = true;
+  if (calls.length === 1) {
+    try {
+      calls[0]();
+    } catch {
+      ok = false;
+    }
+    return ok;
+  }
+  for (;;) {
+    const c = Atomics.add(ctl, CTL.CLAIM + step, 1);
+    if (c >= calls.length) return ok;
+    try {
+      calls[c]();
+    } catch {
+      ok = false;
+    }
+  }
+}
+
+/**
+ * Waits until all `n` threads reach this point. Sense by generation: each arrival reads the
+ * phase first, the last one resets the count (and the finished step's chunk counter, which
+ * nobody reads any more) and bumps the phase.
+ */
+export function barrier(ctl: Int32Array, n: number, step: number): void {
   const phase = Atomics.load(ctl, CTL.PHASE);
   if (Atomics.add(ctl, CTL.COUNT, 1) === n - 1) {
+    Atomics.store(ctl, CTL.CLAIM + step, 0);
     Atomics.store(ctl, CTL.COUNT, 0);
     Atomics.add(ctl, CTL.PHASE, 1);
     Atomics.notify(ctl, CTL.PHASE);

@@ -3,7 +3,7 @@
 // The main thread computes nothing itself, so it never blocks a browser page; in Node,
 // runSync() may block on Atomics.wait, which Node allows on its main thread.
 
-import { CONTROL_BYTES, CTL, barrier, type ThreadCall, type ThreadInit } from './threads-shared.js';
+import { CTL, barrier, controlBytes, runStep, type ThreadCall, type ThreadInit } from './threads-shared.js';
 import { EnvironmentError, MobileNetWasmError } from './errors.js';
 
 interface AnyWorker {
@@ -93,7 +93,7 @@ export class ThreadPool {
   static async start(
     module: WebAssembly.Module, memory: WebAssembly.Memory, steps: (ThreadCall | null)[][], syncAfter: boolean[],
   ): Promise<ThreadPool> {
-    const control = new SharedArrayBuffer(CONTROL_BYTES);
+    const control = new SharedArrayBuffer(controlBytes(syncAfter.length));
     const workers: AnyWorker[] = [];
     let pool: ThreadPool | null = null;
     const ready: Promise<void>[] = [];
@@ -196,7 +196,7 @@ export class ThreadPool {
    * memory), meeting the threads at the same barriers, instead of sleeping while thread 0
    * works: this saves thread 0's wake-up and the completion message.
    */
-  runSync(calls: readonly ((() => void) | null)[], syncAfter: readonly boolean[]): void {
+  runSync(calls: readonly ((() => void)[] | null)[], syncAfter: readonly boolean[]): void {
     if (!isNode()) throw new EnvironmentError('runSync() with threads is only possible in Node; use run()');
     if (this.broken) throw new MobileNetWasmError(`a compute thread stopped: ${this.broken}`);
     const gen = this.gen + 1;
@@ -205,15 +205,10 @@ export class ThreadPool {
     this.start();
     let failed = false;
     for (let i = 0; i < calls.length; i++) {
-      const call = calls[i];
-      if (call) {
-        try {
-          call();
-        } catch {
-          failed = true; // still meet the others at every barrier
-        }
-      }
-      if (syncAfter[i]) barrier(this.ctl, this.threads);
+      const step = calls[i];
+      // A kernel that throws is reported after the run: the others still meet us at every barrier.
+      if (step && !runStep(this.ctl, i, step)) failed = true;
+      if (syncAfter[i]) barrier(this.ctl, this.threads, i);
     }
     // Every step with work on another thread ends at a barrier: all threads are done here.
     Atomics.store(this.ctl, CTL.DONE, gen);

@@ -3,7 +3,7 @@
 // the other threads at a barrier after each step. All coordination is through Atomics on a
 // small control block; messages are used only to start and to report each run's end.
 
-import { CTL, barrier, type ThreadInit } from './threads-shared.js';
+import { CTL, barrier, runStep, type ThreadInit } from './threads-shared.js';
 
 interface Port {
   postMessage(m: unknown): void;
@@ -34,8 +34,7 @@ function work(init: ThreadInit, port: Port): void {
   const calls = init.steps.map((s) => {
     if (!s) return null;
     const fn = exports[s.kernel];
-    const args = s.args;
-    return () => fn(...args);
+    return s.chunks.map((args) => () => fn(...args));
   });
   const ctl = new Int32Array(init.control);
   port.postMessage({ ready: true });
@@ -49,15 +48,9 @@ function work(init: ThreadInit, port: Port): void {
     // The calling thread computes share 0 of this run itself (and reports its end).
     if (init.index === 0 && Atomics.load(ctl, CTL.CALLER_GEN) === gen) continue;
     for (let i = 0; i < calls.length; i++) {
-      const call = calls[i];
-      if (call) {
-        try {
-          call();
-        } catch {
-          Atomics.store(ctl, CTL.ERROR, 1);
-        }
-      }
-      if (init.syncAfter[i]) barrier(ctl, init.threads);
+      const step = calls[i];
+      if (step && !runStep(ctl, i, step)) Atomics.store(ctl, CTL.ERROR, 1);
+      if (init.syncAfter[i]) barrier(ctl, init.threads, i);
     }
     if (init.index === 0) {
       Atomics.store(ctl, CTL.DONE, gen);

@@ -124,9 +124,9 @@ describe('thread plan', () => {
     expect(two.steps.length).toBe(one.steps.length + 4 * 2);
     const last = two.steps.filter((s) => s.layers.some((l) => l.startsWith('block_16')));
     expect(last.map((s) => s.kernel)).toEqual(['gemm_4x8_f32_x86', 'dwconv3x3_nhwc_f32_x86', 'gemm_4x8_f32_x86']);
-    for (const s of last) expect(s.parts.every((p) => p !== null)).toBe(true);
+    for (const s of last) expect(s.chunks.length).toBeGreaterThanOrEqual(2);
     const head = two.steps.slice(-3);
-    expect(head.every((s) => s.parts[1] === null && !s.syncAfter)).toBe(true);
+    expect(head.every((s) => s.chunks.length === 1 && !s.syncAfter)).toBe(true);
     expect(two.steps.slice(0, -3).every((s) => s.syncAfter)).toBe(true);
     expect(one.steps.length).toBeGreaterThan(10);
   });
