@@ -148,6 +148,20 @@ export function stem_block_scratch_floats(W: i32, Cexp: i32, outW: i32, S: i32, 
   return ibottleneck_scratch_floats(W, Cexp, outW, 1, S, cap) + W * 9 * cC;
 }
 
+/** The block with the stem's convolution as its expansion; the im2col row after the block's scratch. */
+// @ts-ignore: decorator
+@inline function stemBlock(
+  cInp: usize, cH: i32, cW: i32, cC: i32, cStride: i32, cPadTop: i32, cPadLeft: i32,
+  cw: usize, H: i32, W: i32, Cexp: i32, clo: f32, chi: f32,
+  dw: usize, stride: i32, padTop: i32, padLeft: i32, dlo: f32, dhi: f32,
+  pw: usize, Cout: i32, plo: f32, phi: f32,
+  out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize, v: i32,
+): void {
+  const im2col = scratch + (<usize>ibottleneck_scratch_floats(W, Cexp, outW, 1, S, cap) << 2);
+  block(0, H, W, 0, cw, Cexp, clo, chi, dw, stride, padTop, padLeft, dlo, dhi, pw, Cout, plo, phi, 0,
+    out, outH, outW, S, cap, scratch, v, true, cInp, cH, cW, cC, cStride, cPadTop, cPadLeft, im2col);
+}
+
 /**
  * The stem fused with the first block: a 3x3 convolution (inp cH x cW x cC, stride cStride,
  * pads cPadTop / cPadLeft, weights cw packed as a (9 * cC) x Cexp GEMM, clamp clo..chi) makes
@@ -163,9 +177,8 @@ export function stem3x3_block_nhwc_f32_x86(
   pw: usize, Cout: i32, plo: f32, phi: f32,
   out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
 ): void {
-  const im2col = scratch + (<usize>ibottleneck_scratch_floats(W, Cexp, outW, 1, S, cap) << 2);
-  block(0, H, W, 0, cw, Cexp, clo, chi, dw, stride, padTop, padLeft, dlo, dhi, pw, Cout, plo, phi, 0,
-    out, outH, outW, S, cap, scratch, X86, true, cInp, cH, cW, cC, cStride, cPadTop, cPadLeft, im2col);
+  stemBlock(cInp, cH, cW, cC, cStride, cPadTop, cPadLeft, cw, H, W, Cexp, clo, chi,
+    dw, stride, padTop, padLeft, dlo, dhi, pw, Cout, plo, phi, out, outH, outW, S, cap, scratch, X86);
 }
 
 /** ARM variant of stem3x3_block_nhwc_f32_x86. */
@@ -176,9 +189,8 @@ export function stem3x3_block_nhwc_f32_arm(
   pw: usize, Cout: i32, plo: f32, phi: f32,
   out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
 ): void {
-  const im2col = scratch + (<usize>ibottleneck_scratch_floats(W, Cexp, outW, 1, S, cap) << 2);
-  block(0, H, W, 0, cw, Cexp, clo, chi, dw, stride, padTop, padLeft, dlo, dhi, pw, Cout, plo, phi, 0,
-    out, outH, outW, S, cap, scratch, ARM, true, cInp, cH, cW, cC, cStride, cPadTop, cPadLeft, im2col);
+  stemBlock(cInp, cH, cW, cC, cStride, cPadTop, cPadLeft, cw, H, W, Cexp, clo, chi,
+    dw, stride, padTop, padLeft, dlo, dhi, pw, Cout, plo, phi, out, outH, outW, S, cap, scratch, ARM);
 }
 
 /** Scalar twin (same schedule, scalar GEMM under the im2col rows). */
@@ -189,7 +201,6 @@ export function stem3x3_block_nhwc_f32_scalar(
   pw: usize, Cout: i32, plo: f32, phi: f32,
   out: usize, outH: i32, outW: i32, S: i32, cap: i32, scratch: usize,
 ): void {
-  const im2col = scratch + (<usize>ibottleneck_scratch_floats(W, Cexp, outW, 1, S, cap) << 2);
-  block(0, H, W, 0, cw, Cexp, clo, chi, dw, stride, padTop, padLeft, dlo, dhi, pw, Cout, plo, phi, 0,
-    out, outH, outW, S, cap, scratch, SCALAR, true, cInp, cH, cW, cC, cStride, cPadTop, cPadLeft, im2col);
+  stemBlock(cInp, cH, cW, cC, cStride, cPadTop, cPadLeft, cw, H, W, Cexp, clo, chi,
+    dw, stride, padTop, padLeft, dlo, dhi, pw, Cout, plo, phi, out, outH, outW, S, cap, scratch, SCALAR);
 }
