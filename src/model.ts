@@ -136,6 +136,8 @@ export class Model {
   private readonly calls: (() => void)[];
   /** Thread 0's chunk calls for each step, for runSync() with threads (the caller runs them). */
   private readonly share0: ((() => void)[] | null)[];
+  /** The caller's own calls for the first step's chunks, which run() helps with. */
+  private readonly callerFirst: (() => void)[] | null;
   private readonly syncAfter: boolean[];
   private pool: ThreadPool | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -180,6 +182,10 @@ export class Model {
       return c.chunks.map((args) => () => fn(...args));
     };
     this.share0 = threadCalls(plan, layout, 0).map((c) => (c ? bind(c) : null));
+    const first = plan.steps[0];
+    this.callerFirst = plan.threads > 1 && first && first.chunks.length > 1
+      ? bind({ kernel: first.kernel, chunks: first.chunks.map((perRunner) => perRunner[plan.threads].map(resolver(plan, layout))) })
+      : null;
     this.calls = this.share0.flatMap((c) => c ?? []);
     this.syncAfter = plan.steps.map((s) => s.syncAfter);
     this.inputAt = arenaAt + plan.buffers[plan.inputBuffer].offset;
@@ -213,7 +219,7 @@ export class Model {
     const result = this.queue.then(async () => {
       if (!this.pool) return this.runSync(input);
       const wasm = this.prepare(input);
-      await this.pool.run();
+      await this.pool.run(this.callerFirst);
       return this.output(wasm);
     });
     this.queue = result.catch(() => undefined);
@@ -319,16 +325,21 @@ interface Layout {
   arenaAt: number;
 }
 
+/** Resolves a plan argument to a number: buffers and weights to addresses. */
+function resolver(plan: Plan, layout: Layout): (a: Arg) => number {
+  return (a) =>
+    typeof a === 'number' ? a
+    : 'buf' in a ? layout.arenaAt + plan.buffers[a.buf].offset + (a.off ?? 0)
+    : layout.weightsAt + a.wt * 4;
+}
+
 /**
  * Thread t's calls for every step, with buffers and weights resolved to addresses: every
  * chunk of a many-chunk step (with t's scratch), the one chunk of a single-chunk step on
  * thread 0 only.
  */
 function threadCalls(plan: Plan, layout: Layout, t: number): (ThreadCall | null)[] {
-  const resolve = (a: Arg): number =>
-    typeof a === 'number' ? a
-    : 'buf' in a ? layout.arenaAt + plan.buffers[a.buf].offset + (a.off ?? 0)
-    : layout.weightsAt + a.wt * 4;
+  const resolve = resolver(plan, layout);
   return plan.steps.map((s) => {
     if (s.chunks.length === 1) return t === 0 ? { kernel: s.kernel, chunks: [s.chunks[0][0].map(resolve)] } : null;
     return { kernel: s.kernel, chunks: s.chunks.map((perThread) => perThread[t].map(resolve)) };
@@ -389,7 +400,8 @@ export async function createModel(src: ModelSource, opts: LoadOptions | null = {
   packWeights(wasm.exports, plan.weightJobs, weightsAt, arenaAt);
   // Threads boot in the background (tens to hundreds of ms); the model is usable at once.
   const pool = T > 1
-    ? ThreadPool.start(wasm.module, wasm.exports.memory, Array.from({ length: T }, (_, t) => threadCalls(plan, layout, t)), plan.steps.map((s) => s.syncAfter))
+    ? ThreadPool.start(wasm.module, wasm.exports.memory, Array.from({ length: T }, (_, t) => threadCalls(plan, layout, t)), plan.steps.map((s) => s.syncAfter),
+      plan.steps.map((s) => s.chunks.length))
     : null;
   return new Model(src, plan, wasm, layout, kernels, pool, threads);
 }

@@ -31,7 +31,8 @@ export interface PlanStep {
   kernel: KernelName;
   /**
    * The step's work in chunks (ranges of output rows, or pixels for a GEMM), one kernel call
-   * each: chunks[c][t] is chunk c's arguments when thread t runs it (with t's own scratch).
+   * each: chunks[c][t] is chunk c's arguments when thread t runs it (with t's own scratch;
+   * the first step has one more, chunks[c][threads], for the caller of run()).
    * One chunk: thread 0 runs it. More: the threads claim chunks as they come free, so a thread
    * slowed by something else on its core gets less of the step. Chunk boundaries are fixed
    * here and a chunk's result does not depend on which thread computes it: outputs are
@@ -41,8 +42,8 @@ export interface PlanStep {
   /** Multiply-adds this step performs. */
   macs: number;
   /**
-   * Whether threads meet at a barrier after this step: needed unless this step and the next
-   * (if any) both run on thread 0 alone, as the classifier head does.
+   * Whether threads wait for this step to complete before the next: needed unless this step
+   * and the next (if any) both run on thread 0 alone, as the classifier head does.
    */
   syncAfter: boolean;
 }
@@ -194,7 +195,9 @@ class Planner {
     const T = this.threads;
     const most = Math.ceil(split.rows / split.grain);
     const K = T === 1 ? 1 : Math.max(1, Math.min(split.perThread * T, most));
-    const runners = K === 1 ? 1 : T;
+    // Many-chunk steps: a scratch for every thread, and for the first step one more for the
+    // caller of run(), which takes chunks of it while the threads wake up.
+    const runners = K === 1 ? 1 : index === 0 ? T + 1 : T;
     const scratch = Array.from({ length: runners }, (_, t) =>
       split.scratchFloats > 0 ? this.scratch(`${layers[0]}#${t}`, split.scratchFloats) : { buf: -1 });
     const chunks: Arg[][][] = [];

@@ -1,26 +1,27 @@
 // What the main thread and the compute threads share: the control block layout, the start
-// message and the barrier. Kept apart so the worker script imports nothing else.
+// message and the step counters. Kept apart so the worker script imports nothing else.
 
 /** Int32 slots of the control block (a SharedArrayBuffer of its own, not wasm memory). */
 export const CTL = {
   /** Run counter: the main thread increments it to start a run; -1 stops the threads. */
   GEN: 0,
-  /** Threads that reached the current barrier. */
-  COUNT: 1,
-  /** Barrier generation: bumped by the last thread to arrive, which releases the others. */
-  PHASE: 2,
   /** The run counter of the last finished run. */
   DONE: 3,
   /** Set to 1 when a kernel threw in some thread (a bug: inputs are validated before runs). */
   ERROR: 4,
   /** The run counter of a run whose share 0 the calling thread computes (runSync in Node). */
   CALLER_GEN: 5,
-  /** Step i's chunk counter (the next chunk to claim) is slot CLAIM + i. */
-  CLAIM: 8,
+  /**
+   * Per step i, two counters that only grow: slot STEPS + 2i counts the chunks claimed, slot
+   * STEPS + 2i + 1 the chunks finished, over all runs so far. Run g of a step of K chunks owns
+   * claims (g - 1) K .. g K - 1 and is complete when the second reaches g K, so nothing is
+   * reset between runs and a late claim can never take a chunk of the next run.
+   */
+  STEPS: 8,
 } as const;
 
 /** Bytes of the control block for a plan of `steps` steps. */
-export const controlBytes = (steps: number): number => (CTL.CLAIM + steps) * 4;
+export const controlBytes = (steps: number): number => (CTL.STEPS + 2 * steps) * 4;
 
 /**
  * One step as a thread runs it: an exported kernel and its chunks' resolved arguments (with
@@ -37,56 +38,50 @@ export interface ThreadInit {
   control: SharedArrayBuffer;
   /** This thread's call per plan step (null: no share in that step). */
   steps: (ThreadCall | null)[];
-  /** Per step: whether all threads meet at a barrier after it (the same for every thread). */
+  /** Per step: whether every thread waits for it to complete before going on. */
   syncAfter: boolean[];
+  /** Per step: its number of chunks. */
+  chunks: number[];
   threads: number;
   index: number;
 }
 
-/** Spin iterations before sleeping at a barrier: steps are short, a futex wake costs more. */
+/** Spin iterations before sleeping while a step completes: steps are short, a futex wake costs more. */
 const SPINS = 100000;
 
 /**
- * Runs thread `t`'s part of one step: its single chunk, or chunks claimed from the step's
- * counter until none are left. `calls[c]` runs chunk c. Returns false if a kernel threw.
+ * Claims chunks of step `step` in run `gen` and runs them (`calls[c]` runs chunk c) until all
+ * are taken; counts each one finished. Any thread may call it, also one that only helps with
+ * a step and never waits for it. Returns false if a kernel threw.
  */
-export function runStep(ctl: Int32Array, step: number, calls: readonly (() => void)[]): boolean {
+export function runChunks(ctl: Int32Array, step: number, gen: number, calls: readonly (() => void)[]): boolean {
+  const claims = CTL.STEPS + 2 * step;
+  const end = gen * calls.length;
+  const first = end - calls.length;
   let ok = true;
-  if (calls.length === 1) {
-    try {
-      calls[0]();
-    } catch {
-      ok = false;
-    }
-    return ok;
-  }
   for (;;) {
-    const c = Atomics.add(ctl, CTL.CLAIM + step, 1);
-    if (c >= calls.length) return ok;
+    const c = Atomics.load(ctl, claims);
+    if (c >= end) return ok;
+    if (Atomics.compareExchange(ctl, claims, c, c + 1) !== c) continue;
     try {
-      calls[c]();
+      calls[c - first]();
     } catch {
       ok = false;
     }
+    if (Atomics.add(ctl, claims + 1, 1) + 1 === end) Atomics.notify(ctl, claims + 1);
   }
 }
 
-/**
- * Waits until all `n` threads reach this point. Sense by generation: each arrival reads the
- * phase first, the last one resets the count (and the finished step's chunk counter, which
- * nobody reads any more) and bumps the phase.
- */
-export function barrier(ctl: Int32Array, n: number, step: number): void {
-  const phase = Atomics.load(ctl, CTL.PHASE);
-  if (Atomics.add(ctl, CTL.COUNT, 1) === n - 1) {
-    Atomics.store(ctl, CTL.CLAIM + step, 0);
-    Atomics.store(ctl, CTL.COUNT, 0);
-    Atomics.add(ctl, CTL.PHASE, 1);
-    Atomics.notify(ctl, CTL.PHASE);
-    return;
-  }
+/** Waits until all `chunks` chunks of step `step` in run `gen` are finished. */
+export function awaitStep(ctl: Int32Array, step: number, gen: number, chunks: number): void {
+  const done = CTL.STEPS + 2 * step + 1;
+  const end = gen * chunks;
   for (let i = 0; i < SPINS; i++) {
-    if (Atomics.load(ctl, CTL.PHASE) !== phase) return;
+    if (Atomics.load(ctl, done) >= end) return;
   }
-  while (Atomics.load(ctl, CTL.PHASE) === phase) Atomics.wait(ctl, CTL.PHASE, phase);
+  for (;;) {
+    const v = Atomics.load(ctl, done);
+    if (v >= end) return;
+    Atomics.wait(ctl, done, v);
+  }
 }

@@ -3,7 +3,7 @@
 // The main thread computes nothing itself, so it never blocks a browser page; in Node,
 // runSync() may block on Atomics.wait, which Node allows on its main thread.
 
-import { CTL, barrier, controlBytes, runStep, type ThreadCall, type ThreadInit } from './threads-shared.js';
+import { CTL, awaitStep, controlBytes, runChunks, type ThreadCall, type ThreadInit } from './threads-shared.js';
 import { EnvironmentError, MobileNetWasmError } from './errors.js';
 
 interface AnyWorker {
@@ -77,21 +77,21 @@ const waitAsync = (Atomics as unknown as {
 
 export class ThreadPool {
   private readonly ctl: Int32Array;
-  private readonly threads: number;
   private gen = 0;
   private pending: { gen: number; resolve: () => void } | null = null;
 
   private constructor(
     private readonly workers: AnyWorker[],
     control: SharedArrayBuffer,
+    private readonly chunks: number[],
   ) {
-    this.threads = workers.length;
     this.ctl = new Int32Array(control);
   }
 
   /** Starts `steps.length` threads; steps[t] is thread t's call list. Resolves once all are ready. */
   static async start(
     module: WebAssembly.Module, memory: WebAssembly.Memory, steps: (ThreadCall | null)[][], syncAfter: boolean[],
+    chunks: number[],
   ): Promise<ThreadPool> {
     const control = new SharedArrayBuffer(controlBytes(syncAfter.length));
     const workers: AnyWorker[] = [];
@@ -113,7 +113,7 @@ export class ThreadPool {
           },
         );
         workers.push(w);
-        const init: ThreadInit = { module, memory, control, steps: steps[t], syncAfter, threads: steps.length, index: t };
+        const init: ThreadInit = { module, memory, control, steps: steps[t], syncAfter, chunks, threads: steps.length, index: t };
         w.postMessage(init);
       }
       await Promise.all(ready);
@@ -124,7 +124,7 @@ export class ThreadPool {
       for (const w of workers) void w.terminate();
       throw new EnvironmentError(`could not start compute threads: ${(e as Error).message}`);
     }
-    pool = new ThreadPool(workers, control);
+    pool = new ThreadPool(workers, control, chunks);
     return pool;
   }
 
@@ -164,12 +164,17 @@ export class ThreadPool {
     }
   }
 
-  /** One run on all threads; resolves when the last step is done. Callers serialise runs. */
-  async run(): Promise<void> {
+  /**
+   * One run on all threads; resolves when the last step is done. Callers serialise runs.
+   * `first`: the caller's own calls for the first step's chunks (or null): it takes chunks
+   * of that step right away, while the threads wake up, and returns without waiting for it.
+   */
+  async run(first: readonly (() => void)[] | null): Promise<void> {
     const reporter = this.workers[0];
     reporter.ref?.();
     try {
       const gen = this.start();
+      if (first && !runChunks(this.ctl, 0, gen, first)) Atomics.store(this.ctl, CTL.ERROR, 1);
       if (waitAsync) {
         // Woken straight by the thread's Atomics.notify: about 0.3 ms sooner than its message.
         for (;;) {
@@ -193,7 +198,7 @@ export class ThreadPool {
   /**
    * One run, blocking until done (Node's main thread may block; a browser page may not). The
    * calling thread computes share 0 itself with `calls` (its own instance on the shared
-   * memory), meeting the threads at the same barriers, instead of sleeping while thread 0
+   * memory), waiting for each step as the threads do, instead of sleeping while thread 0
    * works: this saves thread 0's wake-up and the completion message.
    */
   runSync(calls: readonly ((() => void)[] | null)[], syncAfter: readonly boolean[]): void {
@@ -206,11 +211,11 @@ export class ThreadPool {
     let failed = false;
     for (let i = 0; i < calls.length; i++) {
       const step = calls[i];
-      // A kernel that throws is reported after the run: the others still meet us at every barrier.
-      if (step && !runStep(this.ctl, i, step)) failed = true;
-      if (syncAfter[i]) barrier(this.ctl, this.threads, i);
+      // A kernel that throws is reported after the run; its chunk still counts as finished.
+      if (step && !runChunks(this.ctl, i, gen, step)) failed = true;
+      if (syncAfter[i]) awaitStep(this.ctl, i, gen, this.chunks[i]);
     }
-    // Every step with work on another thread ends at a barrier: all threads are done here.
+    // Every step with work on another thread is awaited: all threads are done here.
     Atomics.store(this.ctl, CTL.DONE, gen);
     if (failed) Atomics.store(this.ctl, CTL.ERROR, 1);
     this.check();

@@ -1,9 +1,9 @@
 // A compute thread: instantiates the shared-memory kernel module on the model's memory, then
-// runs its share of every step each time the main thread bumps the generation counter, meeting
-// the other threads at a barrier after each step. All coordination is through Atomics on a
+// runs its share of every step each time the main thread bumps the generation counter,
+// waiting for each step to complete before the next. All coordination is through Atomics on a
 // small control block; messages are used only to start and to report each run's end.
 
-import { CTL, barrier, runStep, type ThreadInit } from './threads-shared.js';
+import { CTL, awaitStep, runChunks, type ThreadInit } from './threads-shared.js';
 
 interface Port {
   postMessage(m: unknown): void;
@@ -49,8 +49,8 @@ function work(init: ThreadInit, port: Port): void {
     if (init.index === 0 && Atomics.load(ctl, CTL.CALLER_GEN) === gen) continue;
     for (let i = 0; i < calls.length; i++) {
       const step = calls[i];
-      if (step && !runStep(ctl, i, step)) Atomics.store(ctl, CTL.ERROR, 1);
-      if (init.syncAfter[i]) barrier(ctl, init.threads, i);
+      if (step && !runChunks(ctl, i, gen, step)) Atomics.store(ctl, CTL.ERROR, 1);
+      if (init.syncAfter[i]) awaitStep(ctl, i, gen, init.chunks[i]);
     }
     if (init.index === 0) {
       Atomics.store(ctl, CTL.DONE, gen);
