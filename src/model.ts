@@ -138,7 +138,6 @@ export class Model {
   private readonly share0: ((() => void)[] | null)[];
   /** The caller's own calls for the first step's chunks, which run() helps with. */
   private readonly callerFirst: (() => void)[] | null;
-  private readonly syncAfter: boolean[];
   private pool: ThreadPool | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly inputAt: number;
@@ -182,12 +181,10 @@ export class Model {
       return c.chunks.map((args) => () => fn(...args));
     };
     this.share0 = threadCalls(plan, layout, 0).map((c) => (c ? bind(c) : null));
-    const first = plan.steps[0];
-    this.callerFirst = plan.threads > 1 && first && first.chunks.length > 1
-      ? bind({ kernel: first.kernel, chunks: first.chunks.map((perRunner) => perRunner[plan.threads].map(resolver(plan, layout))) })
-      : null;
+    // The plan's extra runner, the caller of run(), has a share of the first step only.
+    const first = plan.threads > 1 ? threadCalls(plan, layout, plan.threads)[0] : null;
+    this.callerFirst = first ? bind(first) : null;
     this.calls = this.share0.flatMap((c) => c ?? []);
-    this.syncAfter = plan.steps.map((s) => s.syncAfter);
     this.inputAt = arenaAt + plan.buffers[plan.inputBuffer].offset;
     this.inputLength = plan.inputShape.reduce((a, b) => a * b, 1);
     this.outputAt = arenaAt + plan.buffers[plan.outputBuffer].offset;
@@ -230,7 +227,7 @@ export class Model {
   runSync(input: Float32Array): Float32Array {
     const wasm = this.prepare(input);
     if (this.pool) {
-      this.pool.runSync(this.share0, this.syncAfter);
+      this.pool.runSync(this.share0);
       return this.output(wasm);
     }
     try {
@@ -325,24 +322,19 @@ interface Layout {
   arenaAt: number;
 }
 
-/** Resolves a plan argument to a number: buffers and weights to addresses. */
-function resolver(plan: Plan, layout: Layout): (a: Arg) => number {
-  return (a) =>
+/**
+ * Runner t's calls for every step, with buffers and weights resolved to addresses: every
+ * chunk of the steps the plan gave it arguments for (with its own scratch), null for the
+ * others (a single-chunk step has thread 0's only).
+ */
+function threadCalls(plan: Plan, layout: Layout, t: number): (ThreadCall | null)[] {
+  const resolve = (a: Arg): number =>
     typeof a === 'number' ? a
     : 'buf' in a ? layout.arenaAt + plan.buffers[a.buf].offset + (a.off ?? 0)
     : layout.weightsAt + a.wt * 4;
-}
-
-/**
- * Thread t's calls for every step, with buffers and weights resolved to addresses: every
- * chunk of a many-chunk step (with t's scratch), the one chunk of a single-chunk step on
- * thread 0 only.
- */
-function threadCalls(plan: Plan, layout: Layout, t: number): (ThreadCall | null)[] {
-  const resolve = resolver(plan, layout);
   return plan.steps.map((s) => {
-    if (s.chunks.length === 1) return t === 0 ? { kernel: s.kernel, chunks: [s.chunks[0][0].map(resolve)] } : null;
-    return { kernel: s.kernel, chunks: s.chunks.map((perThread) => perThread[t].map(resolve)) };
+    if (s.chunks[0][t] === undefined) return null;
+    return { kernel: s.kernel, chunks: s.chunks.map((perRunner) => perRunner[t].map(resolve)) };
   });
 }
 

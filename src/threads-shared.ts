@@ -6,18 +6,18 @@ export const CTL = {
   /** Run counter: the main thread increments it to start a run; -1 stops the threads. */
   GEN: 0,
   /** The run counter of the last finished run. */
-  DONE: 3,
+  DONE: 1,
   /** Set to 1 when a kernel threw in some thread (a bug: inputs are validated before runs). */
-  ERROR: 4,
+  ERROR: 2,
   /** The run counter of a run whose share 0 the calling thread computes (runSync in Node). */
-  CALLER_GEN: 5,
+  CALLER_GEN: 3,
   /**
    * Per step i, two counters that only grow: slot STEPS + 2i counts the chunks claimed, slot
    * STEPS + 2i + 1 the chunks finished, over all runs so far. Run g of a step of K chunks owns
    * claims (g - 1) K .. g K - 1 and is complete when the second reaches g K, so nothing is
    * reset between runs and a late claim can never take a chunk of the next run.
    */
-  STEPS: 8,
+  STEPS: 4,
 } as const;
 
 /** Bytes of the control block for a plan of `steps` steps. */
@@ -42,7 +42,6 @@ export interface ThreadInit {
   syncAfter: boolean[];
   /** Per step: its number of chunks. */
   chunks: number[];
-  threads: number;
   index: number;
 }
 
@@ -52,23 +51,38 @@ const SPINS = 100000;
 /**
  * Claims chunks of step `step` in run `gen` and runs them (`calls[c]` runs chunk c) until all
  * are taken; counts each one finished. Any thread may call it, also one that only helps with
- * a step and never waits for it. Returns false if a kernel threw.
+ * a step and never waits for it. A kernel that throws sets CTL.ERROR before its chunk counts
+ * as finished, so whoever sees the run complete also sees the error.
  */
-export function runChunks(ctl: Int32Array, step: number, gen: number, calls: readonly (() => void)[]): boolean {
+export function runChunks(ctl: Int32Array, step: number, gen: number, calls: readonly (() => void)[]): void {
   const claims = CTL.STEPS + 2 * step;
   const end = gen * calls.length;
   const first = end - calls.length;
-  let ok = true;
   for (;;) {
     const c = Atomics.load(ctl, claims);
-    if (c >= end) return ok;
+    if (c >= end) return;
     if (Atomics.compareExchange(ctl, claims, c, c + 1) !== c) continue;
     try {
       calls[c - first]();
     } catch {
-      ok = false;
+      Atomics.store(ctl, CTL.ERROR, 1);
     }
     if (Atomics.add(ctl, claims + 1, 1) + 1 === end) Atomics.notify(ctl, claims + 1);
+  }
+}
+
+/**
+ * One thread's part of run `gen`: its chunks of every step (null: no part in that step),
+ * waiting where `syncAfter` says for the step to complete before going on.
+ */
+export function runSteps(
+  ctl: Int32Array, gen: number, calls: readonly ((() => void)[] | null)[], syncAfter: readonly boolean[],
+  chunks: readonly number[],
+): void {
+  for (let i = 0; i < calls.length; i++) {
+    const step = calls[i];
+    if (step) runChunks(ctl, i, gen, step);
+    if (syncAfter[i]) awaitStep(ctl, i, gen, chunks[i]);
   }
 }
 

@@ -3,7 +3,7 @@
 // The main thread computes nothing itself, so it never blocks a browser page; in Node,
 // runSync() may block on Atomics.wait, which Node allows on its main thread.
 
-import { CTL, awaitStep, controlBytes, runChunks, type ThreadCall, type ThreadInit } from './threads-shared.js';
+import { CTL, controlBytes, runChunks, runSteps, type ThreadCall, type ThreadInit } from './threads-shared.js';
 import { EnvironmentError, MobileNetWasmError } from './errors.js';
 
 interface AnyWorker {
@@ -83,12 +83,16 @@ export class ThreadPool {
   private constructor(
     private readonly workers: AnyWorker[],
     control: SharedArrayBuffer,
-    private readonly chunks: number[],
+    private readonly syncAfter: readonly boolean[],
+    private readonly chunks: readonly number[],
   ) {
     this.ctl = new Int32Array(control);
   }
 
-  /** Starts `steps.length` threads; steps[t] is thread t's call list. Resolves once all are ready. */
+  /**
+   * Starts `steps.length` threads; steps[t] is thread t's call list, syncAfter and chunks are
+   * the plan's per step. Resolves once all are ready.
+   */
   static async start(
     module: WebAssembly.Module, memory: WebAssembly.Memory, steps: (ThreadCall | null)[][], syncAfter: boolean[],
     chunks: number[],
@@ -113,7 +117,7 @@ export class ThreadPool {
           },
         );
         workers.push(w);
-        const init: ThreadInit = { module, memory, control, steps: steps[t], syncAfter, chunks, threads: steps.length, index: t };
+        const init: ThreadInit = { module, memory, control, steps: steps[t], syncAfter, chunks, index: t };
         w.postMessage(init);
       }
       await Promise.all(ready);
@@ -124,7 +128,7 @@ export class ThreadPool {
       for (const w of workers) void w.terminate();
       throw new EnvironmentError(`could not start compute threads: ${(e as Error).message}`);
     }
-    pool = new ThreadPool(workers, control, chunks);
+    pool = new ThreadPool(workers, control, syncAfter, chunks);
     return pool;
   }
 
@@ -174,7 +178,7 @@ export class ThreadPool {
     reporter.ref?.();
     try {
       const gen = this.start();
-      if (first && !runChunks(this.ctl, 0, gen, first)) Atomics.store(this.ctl, CTL.ERROR, 1);
+      if (first) runChunks(this.ctl, 0, gen, first);
       if (waitAsync) {
         // Woken straight by the thread's Atomics.notify: about 0.3 ms sooner than its message.
         for (;;) {
@@ -201,23 +205,16 @@ export class ThreadPool {
    * memory), waiting for each step as the threads do, instead of sleeping while thread 0
    * works: this saves thread 0's wake-up and the completion message.
    */
-  runSync(calls: readonly ((() => void)[] | null)[], syncAfter: readonly boolean[]): void {
+  runSync(calls: readonly ((() => void)[] | null)[]): void {
     if (!isNode()) throw new EnvironmentError('runSync() with threads is only possible in Node; use run()');
     if (this.broken) throw new MobileNetWasmError(`a compute thread stopped: ${this.broken}`);
     const gen = this.gen + 1;
     // Before the run starts, so thread 0 can never miss it.
     Atomics.store(this.ctl, CTL.CALLER_GEN, gen);
     this.start();
-    let failed = false;
-    for (let i = 0; i < calls.length; i++) {
-      const step = calls[i];
-      // A kernel that throws is reported after the run; its chunk still counts as finished.
-      if (step && !runChunks(this.ctl, i, gen, step)) failed = true;
-      if (syncAfter[i]) awaitStep(this.ctl, i, gen, this.chunks[i]);
-    }
+    runSteps(this.ctl, gen, calls, this.syncAfter, this.chunks);
     // Every step with work on another thread is awaited: all threads are done here.
     Atomics.store(this.ctl, CTL.DONE, gen);
-    if (failed) Atomics.store(this.ctl, CTL.ERROR, 1);
     this.check();
   }
 

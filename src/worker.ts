@@ -3,7 +3,7 @@
 // waiting for each step to complete before the next. All coordination is through Atomics on a
 // small control block; messages are used only to start and to report each run's end.
 
-import { CTL, awaitStep, runChunks, type ThreadInit } from './threads-shared.js';
+import { CTL, runSteps, type ThreadInit } from './threads-shared.js';
 
 interface Port {
   postMessage(m: unknown): void;
@@ -47,11 +47,7 @@ function work(init: ThreadInit, port: Port): void {
     seen = gen;
     // The calling thread computes share 0 of this run itself (and reports its end).
     if (init.index === 0 && Atomics.load(ctl, CTL.CALLER_GEN) === gen) continue;
-    for (let i = 0; i < calls.length; i++) {
-      const step = calls[i];
-      if (step && !runChunks(ctl, i, gen, step)) Atomics.store(ctl, CTL.ERROR, 1);
-      if (init.syncAfter[i]) awaitStep(ctl, i, gen, init.chunks[i]);
-    }
+    runSteps(ctl, gen, calls, init.syncAfter, init.chunks);
     if (init.index === 0) {
       Atomics.store(ctl, CTL.DONE, gen);
       Atomics.notify(ctl, CTL.DONE);
