@@ -363,7 +363,7 @@ function addBlock(
     // Each chunk boundary re-expands the 1-2 input rows both sides read: only wide layers
     // get a second chunk per thread.
     perThread: outH >= 56 ? 2 : 1,
-    scratchFloats: (expand ? cap * W * Cexp : 0) + W * Cexp + S * outW * Cexp,
+    scratchFloats: blockScratchFloats(W, Cexp, outW, expand !== undefined, S, cap),
     args: (r0, r1, scratch) => [
       inp, H, W, Cin, ew, Cexp, eRange[0], eRange[1],
       dwW, dw.stride, top - r0 * dw.stride, left, dlo, dhi,
@@ -397,7 +397,7 @@ function addStemBlock(p: Planner, conv: Conv2DLayer, dw: DepthwiseLayer, project
     rows: outH,
     grain: 1,
     perThread: outH >= 56 ? 2 : 1,
-    scratchFloats: cap * W * Cexp + W * Cexp + S * outW * Cexp + W * 9 * cC,
+    scratchFloats: blockScratchFloats(W, Cexp, outW, true, S, cap) + W * 9 * cC, // + one im2col row
     args: (r0, r1, scratch) => [
       inp, cH, cW, cC, conv.stride, c.top, c.left, cw, H, W, Cexp, clo, chi,
       dwW, dw.stride, top - r0 * dw.stride, left, dlo, dhi, pw, Cout, plo, phi,
@@ -441,6 +441,10 @@ function dwRows(
     ],
   };
 }
+
+/** Scratch of a fused block, as ibottleneck_scratch_floats: the ring (if it expands), a zero row, S depthwise rows. */
+const blockScratchFloats = (W: number, Cexp: number, outW: number, hasExpand: boolean, S: number, cap: number): number =>
+  (hasExpand ? cap * W * Cexp : 0) + W * Cexp + S * outW * Cexp;
 
 /** Pixels the GEMMs of a fused block should see per call: enough for the row tiles to dominate. */
 const STRIP_PIXELS = 128;
