@@ -236,6 +236,18 @@ export function toBytes(input: Uint8Array | ArrayBuffer, what = 'a model'): Uint
   throw new ModelFormatError(`${what} must be given as a Uint8Array or an ArrayBuffer`);
 }
 
+/** The parts one after another, in one array (the part itself when there is one). */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.byteLength;
+  }
+  return out;
+}
+
 function checksumError(detail: string): ChecksumError {
   return new ChecksumError(`model file is corrupted: CRC-32 mismatch (${detail})`);
 }
@@ -337,7 +349,7 @@ function storedTensorProblem(name: string, shape: unknown, dtype: unknown, scale
 // ---------------------------------------------------------------------------------------
 // Dequantization
 
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** The tensor's values as a fresh Float32Array, whatever its stored dtype. */
 export function dequantize(t: StoredTensor): Float32Array {
@@ -361,6 +373,15 @@ export function dequantize(t: StoredTensor): Float32Array {
     const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
   }
+  return out;
+}
+
+/** Little-endian f32 bytes of the values (a view of them on little-endian hosts). */
+export function floatBytes(v: Float32Array): Uint8Array {
+  if (LITTLE_ENDIAN_HOST) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  const out = new Uint8Array(v.length * 4);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < v.length; i++) view.setFloat32(4 * i, v[i], true);
   return out;
 }
 

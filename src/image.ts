@@ -9,6 +9,7 @@
 import type { Preprocess } from './desc.js';
 import { EnvironmentError, ImageDecodeError, InputError } from './errors.js';
 import { applyOrientation, jpegOrientation } from './exif.js';
+import { crc32 } from './format.js';
 
 /** A decoded image: RGBA, 4 bytes per pixel, row-major, top row first. */
 export interface RgbaImage {
@@ -506,24 +507,6 @@ interface PngChunks {
   key: number[] | null;
 }
 
-let crcTable: Uint32Array | null = null;
-
-function crc32(b: Uint8Array, start: number, end: number): number {
-  let t = crcTable;
-  if (!t) {
-    t = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      t[n] = c >>> 0;
-    }
-    crcTable = t;
-  }
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = t[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
 function adler32(b: Uint8Array): number {
   let a = 1;
   let s = 0;
@@ -595,7 +578,7 @@ function readPngChunks(b: Uint8Array, colorType: number): PngChunks {
     if (o + 12 + len > b.length) {
       throw new ImageDecodeError(`invalid PNG: the file is truncated (inside the ${type} chunk at byte ${o})`);
     }
-    if (crc32(b, o + 4, o + 8 + len) !== readU32BE(b, o + 8 + len)) {
+    if (crc32(b.subarray(o + 4, o + 8 + len)) !== readU32BE(b, o + 8 + len)) {
       throw new ImageDecodeError(`invalid PNG: CRC mismatch in the ${type} chunk at byte ${o} (corrupt file)`);
     }
     const data = b.subarray(o + 8, o + 8 + len);

@@ -15,6 +15,7 @@ import vm from 'node:vm';
 
 import type { ModelSource, Preprocess } from '../desc.js';
 import { ModelFormatError } from '../errors.js';
+import { concatBytes } from '../format.js';
 import { convertTfjsLayers, type ConvertOptions } from './tfjs-layers.js';
 
 export interface TfjsModelFiles {
@@ -58,7 +59,7 @@ export async function readTfjsModelDir(pathToModelJsonOrMinJs: string): Promise<
       shards.push(await readShard(dir, p, wrapped));
     }
   }
-  return { modelJson, weightData: concat(shards) };
+  return { modelJson, weightData: concatBytes(shards) };
 }
 
 /** Converts a model file (see readTfjsModelDir) to a ModelSource. */
@@ -153,17 +154,6 @@ function parseJson(text: string, file: string): unknown {
   } catch (e) {
     throw new ModelFormatError(`${file} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.byteLength;
-  }
-  return out;
 }
 
 /**

@@ -13,7 +13,7 @@
 
 import type { Activation, Conv2DLayer, DenseLayer, DepthwiseLayer, LayerDesc, ModelSource } from '../desc.js';
 import { InputError } from '../errors.js';
-import { dequantize, inferShapes, resolvePadding, validateModel } from '../format.js';
+import { dequantize, floatBytes, inferShapes, resolvePadding, validateModel } from '../format.js';
 import { foldBatchNorm } from '../pack.js';
 
 export interface ExportOnnxOptions {
@@ -159,16 +159,6 @@ function attribute(name: string, value: AttrValue): Msg {
     a.varint(20, ATTR_INTS);
   }
   return a;
-}
-
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function floatBytes(v: Float32Array): Uint8Array {
-  if (LITTLE_ENDIAN_HOST) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  const out = new Uint8Array(v.length * 4);
-  const view = new DataView(out.buffer);
-  for (let i = 0; i < v.length; i++) view.setFloat32(4 * i, v[i], true);
-  return out;
 }
 
 function tensorProto(name: string, dims: number[], values: Float32Array): Msg {

@@ -28,7 +28,9 @@ import type {
   StoredTensor,
 } from '../desc.js';
 import { MobileNetWasmError, ModelFormatError, UnsupportedModelError } from '../errors.js';
-import { resolvePadding, toBytes, validateModel } from '../format.js';
+import {
+  LITTLE_ENDIAN_HOST, concatBytes, floatBytes, halfToFloat, resolvePadding, toBytes, validateModel,
+} from '../format.js';
 
 // ---------------------------------------------------------------------------------------
 // Protobuf wire format, reading.
@@ -586,7 +588,6 @@ function parseShape(r: Reader): (number | string | undefined)[] {
 // ---------------------------------------------------------------------------------------
 // Tensor values
 
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function elementCount(t: OnnxTensor): number {
   let n = 1;
@@ -596,26 +597,6 @@ function elementCount(t: OnnxTensor): number {
   }
   if (!Number.isSafeInteger(n * 8)) throw new ModelFormatError(`ONNX tensor "${t.name}" is too large ([${t.dims}])`);
   return n;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return sign * m * 2 ** -24;
-  if (e === 31) return m ? NaN : sign * Infinity;
-  return sign * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 /** The bytes of raw_data, checked to hold n values of `size` bytes. */
@@ -640,7 +621,7 @@ function floatValues(t: OnnxTensor): Float32Array {
   // make us allocate gigabytes.
   switch (t.dataType) {
     case DT_FLOAT: {
-      const b = rawOf(t, n, 4) ?? concat(t.fixedRuns);
+      const b = rawOf(t, n, 4) ?? concatBytes(t.fixedRuns);
       if (b.length !== 4 * n) throw countMismatch(t, b.length / 4, n);
       const out = new Float32Array(n);
       if (LITTLE_ENDIAN_HOST) new Uint8Array(out.buffer).set(b);
@@ -651,7 +632,7 @@ function floatValues(t: OnnxTensor): Float32Array {
       return out;
     }
     case DT_DOUBLE: {
-      const b = rawOf(t, n, 8) ?? concat(t.fixedRuns);
+      const b = rawOf(t, n, 8) ?? concatBytes(t.fixedRuns);
       if (b.length !== 8 * n) throw countMismatch(t, b.length / 8, n);
       const out = new Float32Array(n);
       const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -806,14 +787,6 @@ function claim(used: Set<string>, base: string): string {
   return name;
 }
 
-function f32Bytes(v: Float32Array): Uint8Array {
-  if (LITTLE_ENDIAN_HOST) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  const out = new Uint8Array(v.length * 4);
-  const view = new DataView(out.buffer);
-  for (let i = 0; i < v.length; i++) view.setFloat32(4 * i, v[i], true);
-  return out;
-}
-
 /** TF/ONNX SAME along one axis: [before, after]; SAME_UPPER puts the odd pixel after. */
 function samePads(size: number, k: number, stride: number, upper: boolean): [number, number] {
   const out = Math.ceil(size / stride);
@@ -934,7 +907,7 @@ class Importer {
 
   private tensor(base: string, shape: number[], values: Float32Array): string {
     const name = claim(this.tensorNames, base);
-    this.tensors.push({ name, shape, dtype: 'f32', data: f32Bytes(values) });
+    this.tensors.push({ name, shape, dtype: 'f32', data: floatBytes(values) });
     return name;
   }
 
@@ -1104,7 +1077,7 @@ class Importer {
     const name = n.outputs[0] ?? '';
     let t: OnnxTensor;
     const floats = (v: number[], dims: number[]): OnnxTensor => {
-      const raw = f32Bytes(Float32Array.from(v));
+      const raw = floatBytes(Float32Array.from(v));
       return { name, dims, dataType: DT_FLOAT, raw: LITTLE_ENDIAN_HOST ? raw.slice() : raw, fixedRuns: [], ints: [], external: false };
     };
     const ints = (v: number[], dims: number[]): OnnxTensor => ({ name, dims, dataType: DT_INT64, fixedRuns: [], ints: v, external: false });
@@ -1330,7 +1303,7 @@ class Importer {
       if (l.bias) {
         const old = this.biasValues.get(l.bias) as Float32Array;
         const sum = old.map((y, i) => y + add[i]);
-        this.tensors.splice(this.tensors.findIndex((t) => t.name === l.bias), 1, { name: l.bias, shape: [C], dtype: 'f32', data: f32Bytes(sum) });
+        this.tensors.splice(this.tensors.findIndex((t) => t.name === l.bias), 1, { name: l.bias, shape: [C], dtype: 'f32', data: floatBytes(sum) });
         this.biasValues.set(l.bias, sum);
       } else {
         l.bias = this.tensor(`${l.name}/B`, [C], add);
