@@ -3,7 +3,7 @@
 // The main thread computes nothing itself, so it never blocks a browser page; in Node,
 // runSync() may block on Atomics.wait, which Node allows on its main thread.
 
-import { CTL, controlBytes, runChunks, runSteps, type ThreadCall, type ThreadInit } from './threads-shared.js';
+import { CTL, controlBytes, runChunks, runSteps, schedule, type Schedule, type ThreadCall, type ThreadInit } from './threads-shared.js';
 import { EnvironmentError, MobileNetWasmError } from './errors.js';
 
 interface AnyWorker {
@@ -80,13 +80,19 @@ export class ThreadPool {
   private gen = 0;
   private pending: { gen: number; resolve: () => void } | null = null;
 
+  /** Runner 0's schedule, which runSync() follows, and the caller's in run(). */
+  private readonly share0: Schedule;
+  private readonly caller: Schedule;
+
   private constructor(
     private readonly workers: AnyWorker[],
     control: SharedArrayBuffer,
-    private readonly syncAfter: readonly boolean[],
-    private readonly chunks: readonly number[],
+    syncAfter: readonly boolean[],
+    chunks: readonly number[],
   ) {
     this.ctl = new Int32Array(control);
+    this.share0 = schedule(0, workers.length, chunks, syncAfter);
+    this.caller = schedule(workers.length, workers.length, chunks, syncAfter);
   }
 
   /**
@@ -97,7 +103,7 @@ export class ThreadPool {
     module: WebAssembly.Module, memory: WebAssembly.Memory, steps: (ThreadCall | null)[][], syncAfter: boolean[],
     chunks: number[],
   ): Promise<ThreadPool> {
-    const control = new SharedArrayBuffer(controlBytes(syncAfter.length));
+    const control = new SharedArrayBuffer(controlBytes(chunks));
     const workers: AnyWorker[] = [];
     let pool: ThreadPool | null = null;
     const ready: Promise<void>[] = [];
@@ -117,7 +123,7 @@ export class ThreadPool {
           },
         );
         workers.push(w);
-        const init: ThreadInit = { module, memory, control, steps: steps[t], syncAfter, chunks, index: t };
+        const init: ThreadInit = { module, memory, control, steps: steps[t], syncAfter, chunks, threads: steps.length, index: t };
         w.postMessage(init);
       }
       await Promise.all(ready);
@@ -178,7 +184,7 @@ export class ThreadPool {
     reporter.ref?.();
     try {
       const gen = this.start();
-      if (first) runChunks(this.ctl, 0, gen, first);
+      if (first) runChunks(this.ctl, this.caller, 0, gen, first);
       if (waitAsync) {
         // Woken straight by the thread's Atomics.notify: about 0.3 ms sooner than its message.
         for (;;) {
@@ -212,7 +218,7 @@ export class ThreadPool {
     // Before the run starts, so thread 0 can never miss it.
     Atomics.store(this.ctl, CTL.CALLER_GEN, gen);
     this.start();
-    runSteps(this.ctl, gen, calls, this.syncAfter, this.chunks);
+    runSteps(this.ctl, this.share0, gen, calls);
     // Every step with work on another thread is awaited: all threads are done here.
     Atomics.store(this.ctl, CTL.DONE, gen);
     this.check();

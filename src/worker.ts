@@ -3,7 +3,7 @@
 // waiting for each step to complete before the next. All coordination is through Atomics on a
 // small control block; messages are used only to start and to report each run's end.
 
-import { CTL, runSteps, type ThreadInit } from './threads-shared.js';
+import { CTL, runSteps, schedule, type ThreadInit } from './threads-shared.js';
 
 interface Port {
   postMessage(m: unknown): void;
@@ -37,6 +37,7 @@ function work(init: ThreadInit, port: Port): void {
     return s.chunks.map((args) => () => fn(...args));
   });
   const ctl = new Int32Array(init.control);
+  const plan = schedule(init.index, init.threads, init.chunks, init.syncAfter);
   port.postMessage({ ready: true });
   let seen = 0;
   for (;;) {
@@ -47,7 +48,7 @@ function work(init: ThreadInit, port: Port): void {
     seen = gen;
     // The calling thread computes share 0 of this run itself (and reports its end).
     if (init.index === 0 && Atomics.load(ctl, CTL.CALLER_GEN) === gen) continue;
-    runSteps(ctl, gen, calls, init.syncAfter, init.chunks);
+    runSteps(ctl, plan, gen, calls);
     if (init.index === 0) {
       Atomics.store(ctl, CTL.DONE, gen);
       Atomics.notify(ctl, CTL.DONE);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { load, mobilenetV1, InputError, type Model } from '../src/index.js';
 import { mulberry32 } from './helpers/wasm.js';
+import { claimOrder } from '../src/threads-shared.js';
 
 const input = (n: number, seed: number): Float32Array => {
   const r = mulberry32(seed);
@@ -129,5 +130,23 @@ describe('thread plan', () => {
     expect(head.every((s) => s.chunks.length === 1 && !s.syncAfter)).toBe(true);
     expect(two.steps.slice(0, -3).every((s) => s.syncAfter)).toBe(true);
     expect(one.steps.length).toBeGreaterThan(10);
+  });
+});
+
+describe('claimOrder', () => {
+  it('gives every runner, the caller of run() included, every chunk exactly once, its own first', () => {
+    for (let T = 1; T <= 8; T++) {
+      for (let K = 1; K <= 20; K++) {
+        for (let runner = 0; runner <= T; runner++) {
+          const order = claimOrder(runner, T, K);
+          expect([...order].sort((a, b) => a - b)).toEqual(Array.from({ length: K }, (_, c) => c));
+          const own = order.filter((c) => Math.floor((c * T) / K) === runner);
+          expect(order.slice(0, own.length)).toEqual([...own].sort((a, b) => a - b));
+        }
+      }
+    }
+    expect(claimOrder(0, 2, 4)).toEqual([0, 1, 3, 2]);
+    expect(claimOrder(1, 2, 4)).toEqual([2, 3, 1, 0]);
+    expect(claimOrder(2, 2, 4)).toEqual([3, 2, 1, 0]);
   });
 });
