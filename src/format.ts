@@ -363,7 +363,8 @@ export function dequantize(t: StoredTensor): Float32Array {
   if (t.dtype === 'u8') {
     const scale = t.scale as number;
     const min = t.min as number;
-    for (let i = 0; i < n; i++) out[i] = t.data[i] * scale + min;
+    const data = t.data;
+    for (let i = 0; i < n; i++) out[i] = data[i] * scale + min;
   } else if (t.dtype === 'f16') {
     const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));

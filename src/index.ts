@@ -3,7 +3,7 @@
 import type { ModelSource } from './desc.js';
 import { ModelFormatError } from './errors.js';
 import { decodeModel, useNativeCrc32, validateModel } from './format.js';
-import { createModel, type LoadOptions, type Model } from './model.js';
+import { createModel, warmKernels, type LoadOptions, type Model } from './model.js';
 import { importOnnx, looksLikeOnnx } from './onnx/import.js';
 
 export type { LoadOptions, MemoryReport, Prediction, ClassifyOptions, ImageInput } from './model.js';
@@ -76,5 +76,10 @@ export async function readModel(source: ModelInput = DEFAULT_MODEL_URL): Promise
  * UnsupportedModelError, EnvironmentError or OutOfMemoryError.
  */
 export async function load(source?: ModelInput, options: LoadOptions | null = {}): Promise<Model> {
-  return createModel(await readModel(source), options);
+  const src = readModel(source);
+  // Failures surface below, when src is awaited; until then it must not count as unhandled.
+  src.catch(() => undefined);
+  // While the file is read: the kernels' warm-up (see warmup.ts).
+  await warmKernels(options);
+  return createModel(await src, options);
 }

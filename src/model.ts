@@ -6,6 +6,7 @@ import type { ModelDesc, ModelSource } from './desc.js';
 import { DisposedError, ImageDecodeError, InputError, MobileNetWasmError, OutOfMemoryError } from './errors.js';
 import { buildPlan, type Arg, type Plan } from './plan.js';
 import { packWeights, stagingBytes } from './pack.js';
+import { warmUp } from './warmup.js';
 import {
   chooseBuild, compile, detectVariant, instantiateKernels, THREADED_MAX_PAGES,
   type KernelInstance, type KernelVariant, type WasmBuild,
@@ -351,17 +352,48 @@ async function chooseThreads(options: LoadOptions, build: WasmBuild): Promise<Th
   return { count: requested, requested };
 }
 
-/** Plans a model and places it in a fresh wasm instance (shared memory and threads if asked). */
-export async function createModel(src: ModelSource, opts: LoadOptions | null = {}): Promise<Model> {
-  const options = opts ?? {};
+/** The module, kernel variant and thread count a model loaded with these options gets. */
+async function choose(options: LoadOptions): Promise<{ build: WasmBuild; threads: ThreadsReport; kernels: KernelVariant; probe: KernelInstance }> {
   checkOptions(options);
   const build = await chooseBuild(options.build ?? 'auto');
   const threads = await chooseThreads(options, build);
-  const T = threads.count;
   // A first look at the module for its static data size and the CPU probe.
   const probe = await instantiateKernels(build);
   const asked = options.kernels ?? 'auto';
   const kernels = asked === 'auto' ? detectVariant(probe.exports) : asked;
+  return { build, threads, kernels, probe };
+}
+
+const warmed = new Map<string, Promise<void>>();
+
+/**
+ * Runs the warm-up of warmup.ts once per process for the kernels a model loaded with these
+ * options will use; load() starts it while the model file is being read. Never rejects:
+ * invalid options are reported by createModel().
+ */
+export async function warmKernels(opts: LoadOptions | null = {}): Promise<void> {
+  try {
+    const { build, threads, kernels } = await choose(opts ?? {});
+    if (build === 'debug') return;
+    const key = `${build} ${kernels} ${threads.count > 1}`;
+    let w = warmed.get(key);
+    if (!w) {
+      w = warmUp(build, kernels, threads.count);
+      warmed.set(key, w);
+    }
+    await w;
+  } catch {
+    // Only a slower first run is at stake.
+  }
+}
+
+/** Plans a model and places it in a fresh wasm instance (shared memory and threads if asked). */
+export async function createModel(src: ModelSource, opts: LoadOptions | null = {}): Promise<Model> {
+  const options = opts ?? {};
+  // Before planning, so that V8 optimizes the kernels in the background meanwhile.
+  await warmKernels(options);
+  const { build, threads, kernels, probe } = await choose(options);
+  const T = threads.count;
   const plan = buildPlan(src, kernels, T);
   const weightsAt = align(probe.exports.heap_base());
   const weightBytes = plan.weightFloats * 4;
