@@ -57,9 +57,10 @@ describe('gemm_4x8_f32_x86 / gemm_6x8_f32_arm (pointwise 1x1, dense)', () => {
 
 describe('dwconv3x3_nhwc_f32_* (depthwise)', () => {
   const rand = mulberry32(12);
-  const cases = Array.from({ length: 70 }, () => ({
+  const cases = Array.from({ length: 90 }, () => ({
     H: pick(rand, [1, 2, 3, 4, 5, 7, 8, 13, 14]),
-    W: pick(rand, [1, 2, 3, 4, 5, 7, 8, 13, 14]),
+    // Up to 29: interior runs of 4-pixel quads, a pair and a single, at both strides.
+    W: pick(rand, [1, 2, 3, 4, 5, 7, 8, 13, 14, 17, 22, 29]),
     C: pick(rand, [1, 2, 3, 4, 5, 7, 8, 13, 16, 24, 33]),
     stride: pick(rand, [1, 2]),
     pad: pick(rand, PADS),
