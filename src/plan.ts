@@ -354,18 +354,28 @@ function addBlock(
       gemmRows(outH * outW, Cexp, Cout, d, pw, out, [plo, phi], residual ? inp : null));
     return;
   }
+  // With threads, at 14x14 the rows re-expanded at chunk boundaries cost more (+6% of the
+  // block) than storing the expanded tensor: the expansion runs as a GEMM step of its own,
+  // split evenly by pixels, and the fused block reads its output like an unexpanded input.
+  let [src, srcC] = [inp, Cin];
+  if (expand && p.threads > 1 && outH * outW <= EXPAND_APART_PIXELS) {
+    src = p.act(expand.name);
+    srcC = Cexp;
+    p.push([expand.name], p.kernel('gemm'), H * W * Cin * Cexp, gemmRows(H * W, Cin, Cexp, inp, ew, src, eRange, null));
+  }
+  const expands = src === inp && expand !== undefined;
   const { S, cap } = stripShape(outH, outW, dw.stride, Cexp * Cout * 4);
-  const macs = (expand ? H * W * Cin * Cexp : 0) + outH * outW * Cexp * 9 + outH * outW * Cexp * Cout;
+  const macs = (expands ? H * W * Cin * Cexp : 0) + outH * outW * Cexp * 9 + outH * outW * Cexp * Cout;
   const outRow = outW * Cout * 4;
-  p.push(names, p.kernel('ibottleneck3x3_nhwc_f32'), macs, {
+  p.push(names.slice(expands ? 0 : names.indexOf(dw.name)), p.kernel('ibottleneck3x3_nhwc_f32'), macs, {
     rows: outH,
     grain: 1,
     // Each chunk boundary re-expands the 1-2 input rows both sides read: only wide layers
     // get a second chunk per thread.
     perThread: outH >= 56 ? 2 : 1,
-    scratchFloats: blockScratchFloats(W, Cexp, outW, expand !== undefined, S, cap),
+    scratchFloats: blockScratchFloats(W, Cexp, outW, expands, S, cap),
     args: (r0, r1, scratch) => [
-      inp, H, W, Cin, ew, Cexp, eRange[0], eRange[1],
+      src, H, W, srcC, expands ? ew : 0, Cexp, eRange[0], eRange[1],
       dwW, dw.stride, top - r0 * dw.stride, left, dlo, dhi,
       pw, Cout, plo, phi, residual ? { ...inp, off: r0 * outRow } : 0,
       { ...out, off: r0 * outRow }, r1 - r0, outW, S, cap, scratch,
@@ -408,6 +418,8 @@ function addStemBlock(p: Planner, conv: Conv2DLayer, dw: DepthwiseLayer, project
 
 /** With threads, blocks with at most this many output pixels run as three split steps. */
 const SPLIT_PIXELS = 49;
+/** With threads, blocks with at most this many output pixels expand in a step of their own. */
+const EXPAND_APART_PIXELS = 196;
 
 /** A 1x1 convolution over M pixels, split by pixels in whole 4-row register tiles. */
 function gemmRows(

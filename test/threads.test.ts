@@ -114,18 +114,26 @@ describe('processes', () => {
 });
 
 describe('thread plan', () => {
-  it('7x7 blocks split into evenly shared steps; the classifier head runs on thread 0 without barriers', async () => {
+  it('7x7 blocks split into evenly shared steps, 14x14 blocks expand apart; the classifier head runs on thread 0 without barriers', async () => {
     const { buildPlan } = await import('../src/plan.js');
     const { mobilenetV2 } = await import('../src/index.js');
     const src = mobilenetV2({ alpha: 1, inputSize: 224, classes: 10 });
     const one = buildPlan(src, 'x86', 1);
     const two = buildPlan(src, 'x86', 2);
     expect(two.macs).toBe(one.macs);
-    // Four 7x7 blocks with an expansion (expand, depthwise, project) instead of one fused step each.
-    expect(two.steps.length).toBe(one.steps.length + 4 * 2);
+    // Four 7x7 blocks with an expansion as three steps (expand, depthwise, project) instead of
+    // one fused step each, and seven 14x14 blocks as two (expand, fused depthwise + project).
+    expect(two.steps.length).toBe(one.steps.length + 4 * 2 + 7);
     const last = two.steps.filter((s) => s.layers.some((l) => l.startsWith('block_16')));
     expect(last.map((s) => s.kernel)).toEqual(['gemm_4x8_f32_x86', 'dwconv3x3_nhwc_f32_x86', 'gemm_4x8_f32_x86']);
     for (const s of last) expect(s.chunks.length).toBeGreaterThanOrEqual(2);
+    const mid = two.steps.filter((s) => s.layers.some((l) => l.startsWith('block_8_')));
+    expect(mid.map((s) => [s.kernel, s.layers])).toEqual([
+      ['gemm_4x8_f32_x86', ['block_8_expand']],
+      ['ibottleneck3x3_nhwc_f32_x86', ['block_8_depthwise', 'block_8_project', 'block_8_add']],
+    ]);
+    // Wider blocks stay fused whole.
+    expect(two.steps.find((s) => s.layers.includes('block_5_expand'))?.kernel).toBe('ibottleneck3x3_nhwc_f32_x86');
     const head = two.steps.slice(-3);
     expect(head.every((s) => s.chunks.length === 1 && !s.syncAfter)).toBe(true);
     expect(two.steps.slice(0, -3).every((s) => s.syncAfter)).toBe(true);
