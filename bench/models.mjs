@@ -461,22 +461,28 @@ async function threadsChild(modelId) {
     two.runSync(x);
   }
   // run() leaves the event loop free while the threads work; runSync() blocks it and the
-  // calling thread computes thread 0's share itself.
+  // calling thread computes thread 0's share itself. The three runs of a round go in a
+  // rotating order, as the runtimes in the main table do: in a fixed order, the run after the
+  // one-thread run always starts with the second core idle for ~14 ms and the caches full of
+  // the other model's data (~0.3 ms slower for V2), and the one after it never does.
   const t1 = [];
   const t2 = [];
   const t2s = [];
   const ratio = [];
   const ratioSync = [];
+  const timed = async (f) => {
+    const t0 = now();
+    await f();
+    return now() - t0;
+  };
+  const calls = [() => one.runSync(x), () => two.run(x), () => two.runSync(x)];
   for (let r = 0; r < OPTS.rounds; r++) {
-    let t0 = now();
-    one.runSync(x);
-    const a = now() - t0;
-    t0 = now();
-    await two.run(x);
-    const b = now() - t0;
-    t0 = now();
-    two.runSync(x);
-    const c = now() - t0;
+    const ms = [0, 0, 0];
+    for (let j = 0; j < 3; j++) {
+      const k = (r + j) % 3;
+      ms[k] = await timed(calls[k]);
+    }
+    const [a, b, c] = ms;
     t1.push(a);
     t2.push(b);
     t2s.push(c);
@@ -892,8 +898,9 @@ function renderMarkdown(res, manual) {
     L.push('## Threads', '');
     L.push(
       'Ours alone in a fresh process (`--threads-child`): the same model loaded with `threads: 1` and `threads: 2`, ' +
-        `${res.settings.rounds} rounds alternating one run of each (2 threads: \`await run()\`, which leaves the event loop free, then \`runSync()\`, ` +
+        `${res.settings.rounds} rounds of three runs in a rotating order (1 thread; 2 threads with \`await run()\`, which leaves the event loop free; 2 threads with \`runSync()\`, ` +
         'which blocks it and computes thread 0\'s share on the calling thread), ratio taken per round (2 threads / 1 thread; below 0.6 is the target). ' +
+        'How much slower a 2-thread run is when the second core has been idle: `node bench/threads-latency.mjs` and the notes below. ' +
         'Results are bit-identical for every thread count (test/threads.test.ts). The "ours (simd, 2 threads)" rows in the tables above ' +
         'share the process with every peer and are context only.',
       '',

@@ -28,6 +28,8 @@ async function parent(): Promise<{ port: Port; onInit(cb: (m: ThreadInit) => voi
   };
 }
 
+const hasWaitAsync = typeof (Atomics as unknown as { waitAsync?: unknown }).waitAsync === 'function';
+
 function work(init: ThreadInit, port: Port): void {
   const instance = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
   const exports = instance.exports as Record<string, (...a: number[]) => void>;
@@ -52,7 +54,9 @@ function work(init: ThreadInit, port: Port): void {
     if (init.index === 0) {
       Atomics.store(ctl, CTL.DONE, gen);
       Atomics.notify(ctl, CTL.DONE);
-      port.postMessage({ done: gen });
+      // The end message is for runtimes without Atomics.waitAsync (see ThreadPool.run); where
+      // the main thread waits on DONE, it would only be one more event for it to process.
+      if (!hasWaitAsync) port.postMessage({ done: gen });
     }
   }
 }
