@@ -87,73 +87,20 @@ import { madd, clamp4, clamp1, SCALAR, X86, ARM } from "./simd";
 }
 
 /**
- * Two neighbouring interior output pixels, every channel: the pixels share input columns (two
- * at stride 1, one at stride 2, loaded once) and all 9 weights, which cuts the loads per output
- * from 18 to 10.5 (stride 1) or 12 (stride 2). S is the stride, a constant after inlining.
+ * N = 2 or 4 neighbouring interior output pixels, every channel. Per kernel row the N outputs
+ * read (N - 1) * S + 3 input columns, each loaded once and used at once by every output that
+ * needs it, and share the 3 weights: loads per multiply-add fall from 2 (one pixel) to 1.2 /
+ * 0.75 at stride 1 (1.3 / 1.0 at stride 2) for pairs / quads. Each output still adds its taps
+ * in (ky, kx) order, so the sums are the scalar twin's. S and N are constants after inlining.
  */
 // @ts-ignore: decorator
-@inline function pixelPair(
-  a0: usize, a1: usize, a2: usize, C: i32, w: usize, o: usize, S: i32,
+@inline function pixelRun(
+  a0: usize, a1: usize, a2: usize, C: i32, w: usize, o: usize, S: i32, N: i32,
   vlo: v128, vhi: v128, lo: f32, hi: f32, v: i32,
 ): void {
   const pix = <usize>C << 2;
   const taps = w + (<usize>((C + 3) >> 2) << 4);
-  let c = 0;
-  let wg = taps;
-  const arm = v == ARM;
-  for (; c + 4 <= C; c += 4) {
-    const cb = <usize>c << 2;
-    const bias = v128.load(w + cb);
-    let A = bias;
-    let B = bias;
-    for (let ky = 0; ky < 3; ky++) {
-      const a = (ky == 0 ? a0 : ky == 1 ? a1 : a2) + cb;
-      const k0 = v128.load(wg + <usize>ky * 48);
-      const k1 = v128.load(wg + <usize>ky * 48 + 16);
-      const k2 = v128.load(wg + <usize>ky * 48 + 32);
-      const x0 = v128.load(a);
-      const x1 = v128.load(a + pix);
-      const x2 = v128.load(a + 2 * pix);
-      const x3 = v128.load(a + 3 * pix);
-      A = madd(x0, k0, A);
-      A = madd(x1, k1, A);
-      A = madd(x2, k2, A);
-      if (S == 1) {
-        B = madd(x1, k0, B);
-        B = madd(x2, k1, B);
-        B = madd(x3, k2, B);
-      } else {
-        B = madd(x2, k0, B);
-        B = madd(x3, k1, B);
-        B = madd(v128.load(a + 4 * pix), k2, B);
-      }
-    }
-    v128.store(o + cb, clamp4(A, vlo, vhi, arm));
-    v128.store(o + pix + cb, clamp4(B, vlo, vhi, arm));
-    wg += 144;
-  }
-  if (c < C) {
-    // Channels past the last group of 4: the single-pixel code, for each pixel.
-    pixelTail(a0, a1, a2, C, w, o, c, lo, hi);
-    const so = <usize>S * pix;
-    pixelTail(a0 + so, a1 + so, a2 + so, C, w, o + pix, c, lo, hi);
-  }
-}
-
-/**
- * Four neighbouring interior output pixels, every channel. Per kernel row the four outputs
- * read 6 input columns at stride 1 (9 at stride 2), each loaded once and used at once by
- * every output that needs it, and share the 3 weights: 0.75 (1) loads per multiply-add
- * instead of the pair's 1.2 (1.3). Each output still adds its taps in (ky, kx) order, so the
- * sums are the scalar twin's. S is the stride, a constant after inlining.
- */
-// @ts-ignore: decorator
-@inline function pixelQuad(
-  a0: usize, a1: usize, a2: usize, C: i32, w: usize, o: usize, S: i32,
-  vlo: v128, vhi: v128, lo: f32, hi: f32, v: i32,
-): void {
-  const pix = <usize>C << 2;
-  const taps = w + (<usize>((C + 3) >> 2) << 4);
+  const quad = N == 4;
   let c = 0;
   let wg = taps;
   const arm = v == ARM;
@@ -169,6 +116,7 @@ import { madd, clamp4, clamp1, SCALAR, X86, ARM } from "./simd";
       const k0 = v128.load(wg + <usize>ky * 48);
       const k1 = v128.load(wg + <usize>ky * 48 + 16);
       const k2 = v128.load(wg + <usize>ky * 48 + 32);
+      // Input column j feeds output i with tap j - i * S.
       if (S == 1) {
         A = madd(v128.load(a), k0, A);
         let x = v128.load(a + pix);
@@ -177,15 +125,17 @@ import { madd, clamp4, clamp1, SCALAR, X86, ARM } from "./simd";
         x = v128.load(a + 2 * pix);
         A = madd(x, k2, A);
         B = madd(x, k1, B);
-        D = madd(x, k0, D);
+        if (quad) D = madd(x, k0, D);
         x = v128.load(a + 3 * pix);
         B = madd(x, k2, B);
-        D = madd(x, k1, D);
-        E = madd(x, k0, E);
-        x = v128.load(a + 4 * pix);
-        D = madd(x, k2, D);
-        E = madd(x, k1, E);
-        E = madd(v128.load(a + 5 * pix), k2, E);
+        if (quad) {
+          D = madd(x, k1, D);
+          E = madd(x, k0, E);
+          x = v128.load(a + 4 * pix);
+          D = madd(x, k2, D);
+          E = madd(x, k1, E);
+          E = madd(v128.load(a + 5 * pix), k2, E);
+        }
       } else {
         A = madd(v128.load(a), k0, A);
         A = madd(v128.load(a + pix), k1, A);
@@ -195,26 +145,31 @@ import { madd, clamp4, clamp1, SCALAR, X86, ARM } from "./simd";
         B = madd(v128.load(a + 3 * pix), k1, B);
         x = v128.load(a + 4 * pix);
         B = madd(x, k2, B);
-        D = madd(x, k0, D);
-        D = madd(v128.load(a + 5 * pix), k1, D);
-        x = v128.load(a + 6 * pix);
-        D = madd(x, k2, D);
-        E = madd(x, k0, E);
-        E = madd(v128.load(a + 7 * pix), k1, E);
-        E = madd(v128.load(a + 8 * pix), k2, E);
+        if (quad) {
+          D = madd(x, k0, D);
+          D = madd(v128.load(a + 5 * pix), k1, D);
+          x = v128.load(a + 6 * pix);
+          D = madd(x, k2, D);
+          E = madd(x, k0, E);
+          E = madd(v128.load(a + 7 * pix), k1, E);
+          E = madd(v128.load(a + 8 * pix), k2, E);
+        }
       }
     }
     v128.store(o + cb, clamp4(A, vlo, vhi, arm));
     v128.store(o + pix + cb, clamp4(B, vlo, vhi, arm));
-    v128.store(o + 2 * pix + cb, clamp4(D, vlo, vhi, arm));
-    v128.store(o + 3 * pix + cb, clamp4(E, vlo, vhi, arm));
+    if (quad) {
+      v128.store(o + 2 * pix + cb, clamp4(D, vlo, vhi, arm));
+      v128.store(o + 3 * pix + cb, clamp4(E, vlo, vhi, arm));
+    }
     wg += 144;
   }
   if (c < C) {
     // Channels past the last group of 4: the single-pixel code, for each pixel.
     const so = <usize>S * pix;
-    for (let i: usize = 0; i < 4; i++) {
-      pixelTail(a0 + i * so, a1 + i * so, a2 + i * so, C, w, o + i * pix, c, lo, hi);
+    for (let i = 0; i < N; i++) {
+      const at = <usize>i * so;
+      pixelTail(a0 + at, a1 + at, a2 + at, C, w, o + <usize>i * pix, c, lo, hi);
     }
   }
 }
@@ -275,20 +230,20 @@ function edgePixel(
     if (stride == 1) {
       for (; ox + 3 < x1; ox += 4) {
         const base = <usize>(ox - padLeft) * pix;
-        pixelQuad(r0 + base, r1 + base, r2 + base, C, w, out + <usize>ox * pix, 1, vlo, vhi, lo, hi, v);
+        pixelRun(r0 + base, r1 + base, r2 + base, C, w, out + <usize>ox * pix, 1, 4, vlo, vhi, lo, hi, v);
       }
       for (; ox + 1 < x1; ox += 2) {
         const base = <usize>(ox - padLeft) * pix;
-        pixelPair(r0 + base, r1 + base, r2 + base, C, w, out + <usize>ox * pix, 1, vlo, vhi, lo, hi, v);
+        pixelRun(r0 + base, r1 + base, r2 + base, C, w, out + <usize>ox * pix, 1, 2, vlo, vhi, lo, hi, v);
       }
     } else {
       for (; ox + 3 < x1; ox += 4) {
         const base = <usize>(ox * 2 - padLeft) * pix;
-        pixelQuad(r0 + base, r1 + base, r2 + base, C, w, out + <usize>ox * pix, 2, vlo, vhi, lo, hi, v);
+        pixelRun(r0 + base, r1 + base, r2 + base, C, w, out + <usize>ox * pix, 2, 4, vlo, vhi, lo, hi, v);
       }
       for (; ox + 1 < x1; ox += 2) {
         const base = <usize>(ox * 2 - padLeft) * pix;
-        pixelPair(r0 + base, r1 + base, r2 + base, C, w, out + <usize>ox * pix, 2, vlo, vhi, lo, hi, v);
+        pixelRun(r0 + base, r1 + base, r2 + base, C, w, out + <usize>ox * pix, 2, 2, vlo, vhi, lo, hi, v);
       }
     }
   }
