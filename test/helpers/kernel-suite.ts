@@ -32,7 +32,7 @@ beforeAll(async () => {
 describe('gemm_4x8_f32_x86 / gemm_6x8_f32_arm (pointwise 1x1, dense)', () => {
   const rand = mulberry32(11);
   const cases = Array.from({ length: 80 }, () => ({
-    M: pick(rand, [1, 2, 3, 4, 5, 7, 8, 13, 49, 56]),
+    M: pick(rand, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 49, 56]),
     K: pick(rand, [1, 3, 4, 7, 8, 16, 17, 27, 32, 96, 144]),
     N: pick(rand, [1, 3, 4, 5, 7, 8, 9, 12, 16, 17, 24, 31, 40]),
     clamp: pick(rand, CLAMPS),
