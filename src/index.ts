@@ -3,7 +3,7 @@
 import type { ModelSource } from './desc.js';
 import { ModelFormatError } from './errors.js';
 import { decodeModel, useNativeCrc32, validateModel } from './format.js';
-import { createModel, warmKernels, type LoadOptions, type Model } from './model.js';
+import { choose, createModel, warmKernels, type LoadOptions, type Model } from './model.js';
 import { importOnnx, looksLikeOnnx } from './onnx/import.js';
 
 export type { LoadOptions, MemoryReport, Prediction, ClassifyOptions, ImageInput } from './model.js';
@@ -79,7 +79,8 @@ export async function load(source?: ModelInput, options: LoadOptions | null = {}
   const src = readModel(source);
   // Failures surface below, when src is awaited; until then it must not count as unhandled.
   src.catch(() => undefined);
-  // While the file is read: the kernels' warm-up (see warmup.ts).
-  await warmKernels(options);
-  return createModel(await src, options);
+  const choice = await choose(options ?? {});
+  // While the file is read, and before planning: the kernels' warm-up (see warmup.ts).
+  await warmKernels(choice);
+  return createModel(await src, choice, options ?? {});
 }

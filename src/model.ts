@@ -4,7 +4,7 @@
 
 import type { ModelDesc, ModelSource } from './desc.js';
 import { DisposedError, ImageDecodeError, InputError, MobileNetWasmError, OutOfMemoryError } from './errors.js';
-import { buildPlan, type Arg, type Plan } from './plan.js';
+import { argAddress, buildPlan, layoutFor, type Layout, type Plan } from './plan.js';
 import { packWeights, stagingBytes } from './pack.js';
 import { warmUp } from './warmup.js';
 import {
@@ -104,9 +104,6 @@ export interface ClassifyOptions {
   /** How many classes to return, most probable first. Default 3. */
   topK?: number;
 }
-
-const ALIGN = 64;
-const align = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 
 export class Model {
   /** NHWC shape of run()'s input: [1, height, width, 3]. */
@@ -333,22 +330,13 @@ export function topClasses(probs: Float32Array, labels: readonly string[], k: nu
     .map(({ label, probability }) => ({ label, probability }));
 }
 
-/** Where the weights and the arena start in linear memory. */
-interface Layout {
-  weightsAt: number;
-  arenaAt: number;
-}
-
 /**
  * Runner t's calls for every step, with buffers and weights resolved to addresses: every
  * chunk of the steps the plan gave it arguments for (with its own scratch), null for the
  * others (a single-chunk step has thread 0's only).
  */
 function threadCalls(plan: Plan, layout: Layout, t: number): (ThreadCall | null)[] {
-  const resolve = (a: Arg): number =>
-    typeof a === 'number' ? a
-    : 'buf' in a ? layout.arenaAt + plan.buffers[a.buf].offset + (a.off ?? 0)
-    : layout.weightsAt + a.wt * 4;
+  const resolve = argAddress(plan, layout);
   return plan.steps.map((s) => {
     if (s.chunks[0][t] === undefined) return null;
     return { kernel: s.kernel, chunks: s.chunks.map((perRunner) => perRunner[t].map(resolve)) };
@@ -368,8 +356,17 @@ async function chooseThreads(options: LoadOptions, build: WasmBuild): Promise<Th
   return { count: requested, requested };
 }
 
+/** What load() decides from its options before it sees the model. */
+export interface Choice {
+  build: WasmBuild;
+  threads: ThreadsReport;
+  kernels: KernelVariant;
+  /** An instance of the single-thread module: its static data size, and the CPU probe. */
+  probe: KernelInstance;
+}
+
 /** The module, kernel variant and thread count a model loaded with these options gets. */
-async function choose(options: LoadOptions): Promise<{ build: WasmBuild; threads: ThreadsReport; kernels: KernelVariant; probe: KernelInstance }> {
+export async function choose(options: LoadOptions): Promise<Choice> {
   checkOptions(options);
   const build = await chooseBuild(options.build ?? 'auto');
   const threads = await chooseThreads(options, build);
@@ -383,37 +380,32 @@ async function choose(options: LoadOptions): Promise<{ build: WasmBuild; threads
 const warmed = new Map<string, Promise<void>>();
 
 /**
- * Runs the warm-up of warmup.ts once per process for the kernels a model loaded with these
- * options will use; load() starts it while the model file is being read. Never rejects:
- * invalid options are reported by createModel().
+ * Runs the warm-up of warmup.ts once per process for the kernels of this choice; load()
+ * starts it while the model file is being read. Never rejects: only a slower first run is
+ * at stake.
  */
-export async function warmKernels(opts: LoadOptions | null = {}): Promise<void> {
-  try {
-    const { build, threads, kernels } = await choose(opts ?? {});
-    if (build === 'debug') return;
-    const key = `${build} ${kernels} ${threads.count > 1}`;
-    let w = warmed.get(key);
-    if (!w) {
-      w = warmUp(build, kernels, threads.count);
-      warmed.set(key, w);
-    }
-    await w;
-  } catch {
-    // Only a slower first run is at stake.
+export async function warmKernels({ build, threads, kernels }: Choice): Promise<void> {
+  if (build === 'debug') return;
+  const key = `${build} ${kernels} ${threads.count > 1}`;
+  let w = warmed.get(key);
+  if (!w) {
+    w = warmUp(build, kernels, threads.count).catch(() => undefined);
+    warmed.set(key, w);
   }
+  await w;
 }
 
-/** Plans a model and places it in a fresh wasm instance (shared memory and threads if asked). */
-export async function createModel(src: ModelSource, opts: LoadOptions | null = {}): Promise<Model> {
-  const options = opts ?? {};
-  // Before planning, so that V8 optimizes the kernels in the background meanwhile.
-  await warmKernels(options);
-  const { build, threads, kernels, probe } = await choose(options);
+/**
+ * Plans a model and places it in a fresh wasm instance (shared memory and threads if asked),
+ * as `choice` (from choose() with the same options) says.
+ */
+export async function createModel(src: ModelSource, choice: Choice, options: LoadOptions): Promise<Model> {
+  const { build, threads, kernels, probe } = choice;
   const T = threads.count;
   const plan = buildPlan(src, kernels, T);
-  const weightsAt = align(probe.exports.heap_base());
+  const layout = layoutFor(plan, probe.exports.heap_base());
+  const { weightsAt, arenaAt } = layout;
   const weightBytes = plan.weightFloats * 4;
-  const arenaAt = align(weightsAt + weightBytes);
   const total = arenaAt + Math.max(plan.arenaBytes, stagingBytes(plan.weightJobs));
   const cap = options.maxMemoryBytes ?? DEFAULT_MAX_MEMORY_BYTES;
   if (total > cap) {
@@ -422,7 +414,6 @@ export async function createModel(src: ModelSource, opts: LoadOptions | null = {
         `maxMemoryBytes is ${cap}${options.maxMemoryBytes === undefined ? ' (the default; pass a larger maxMemoryBytes to allow it)' : ''}`,
     );
   }
-  const layout = { weightsAt, arenaAt };
   let wasm = probe;
   if (T > 1) {
     const pages = Math.ceil(total / 65536);

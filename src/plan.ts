@@ -73,6 +73,26 @@ export interface Plan {
   threads: number;
 }
 
+/** Where the packed weights and the arena start in linear memory. */
+export interface Layout {
+  weightsAt: number;
+  arenaAt: number;
+}
+
+/** The layout of a plan in a module whose static data ends at heapBase: weights, then the arena. */
+export function layoutFor(plan: Plan, heapBase: number): Layout {
+  const weightsAt = align(heapBase);
+  return { weightsAt, arenaAt: align(weightsAt + plan.weightFloats * 4) };
+}
+
+/** A step argument's value: a number as is, a buffer or weight tensor as its address. */
+export function argAddress(plan: Plan, layout: Layout): (a: Arg) => number {
+  return (a) =>
+    typeof a === 'number' ? a
+    : 'buf' in a ? layout.arenaAt + plan.buffers[a.buf].offset + (a.off ?? 0)
+    : layout.weightsAt + a.wt * 4;
+}
+
 /**
  * How a step divides into chunks: ranges of `rows` (output rows, or pixels for a GEMM),
  * boundaries on multiples of `grain`, `perThread` chunks per thread (more balance the threads

@@ -7,7 +7,7 @@
 // the other core while load() reads, plans and packs the real model.
 
 import type { LayerDesc, ModelSource, StoredTensor } from './desc.js';
-import { buildPlan, type Arg } from './plan.js';
+import { argAddress, buildPlan, layoutFor } from './plan.js';
 import { instantiateKernels, THREADED_MAX_PAGES, type KernelVariant, type WasmBuild } from './wasm.js';
 
 /** Runs of the tiny network: enough for V8's tier-up budget of the kernels' inner loops. */
@@ -80,13 +80,9 @@ export async function warmUp(build: WasmBuild, variant: KernelVariant, threads: 
     : undefined;
   const wasm = await instantiateKernels(build, shared);
   const k = wasm.exports;
-  const weightsAt = (k.heap_base() + 63) & ~63;
-  const arenaAt = (weightsAt + plan.weightFloats * 4 + 63) & ~63;
-  wasm.ensureMemory(arenaAt + plan.arenaBytes);
-  const resolve = (a: Arg): number =>
-    typeof a === 'number' ? a
-    : 'buf' in a ? arenaAt + plan.buffers[a.buf].offset + (a.off ?? 0)
-    : weightsAt + a.wt * 4;
+  const layout = layoutFor(plan, k.heap_base());
+  wasm.ensureMemory(layout.arenaAt + plan.arenaBytes);
+  const resolve = argAddress(plan, layout);
   const calls = plan.steps.flatMap((s) => {
     const fn = k[s.kernel as keyof typeof k] as (...a: number[]) => void;
     return s.chunks.map((perRunner) => {
