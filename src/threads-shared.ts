@@ -44,6 +44,7 @@ export interface ThreadInit {
   syncAfter: boolean[];
   /** Per step: its number of chunks. */
   chunks: number[];
+  /** How many compute threads the pool has (chunks are owned by thread, see claimOrder). */
   threads: number;
   index: number;
 }
@@ -75,6 +76,7 @@ export function claimOrder(runner: number, threads: number, K: number): number[]
   return [...own, ...others];
 }
 
+/** Runner `runner`'s schedule of a plan with these chunk counts: its counters and claim orders. */
 export function schedule(runner: number, threads: number, chunks: readonly number[], syncAfter: readonly boolean[]): Schedule {
   const base: number[] = [];
   let slot = CTL.STEPS;

@@ -1,7 +1,9 @@
 // The main thread's side of multi-threaded runs: start the compute threads (worker_threads in
 // Node, Web Workers in browsers) on the model's shared memory, start runs, wait for their end.
-// The main thread computes nothing itself, so it never blocks a browser page; in Node,
-// runSync() may block on Atomics.wait, which Node allows on its main thread.
+// In run() the main thread computes at most chunks of the first step, while the threads wake,
+// then waits without blocking (Atomics.waitAsync), so a browser page stays responsive; in
+// Node, runSync() computes thread 0's share and may block on Atomics.wait, which Node allows
+// on its main thread.
 
 import { CTL, controlBytes, runChunks, runSteps, schedule, type Schedule, type ThreadCall, type ThreadInit } from './threads-shared.js';
 import { EnvironmentError, MobileNetWasmError } from './errors.js';
