@@ -22,6 +22,7 @@ import {
   UnsupportedModelError,
 } from '../src/index.js';
 import type { ModelSource } from '../src/desc.js';
+import { concatBytes } from '../src/format.js';
 import { mulberry32 } from '../src/builders.js';
 import { exportOnnx } from '../src/onnx/export.js';
 import { looksLikeOnnx } from '../src/onnx/import.js';
@@ -161,16 +162,6 @@ function lenField(field: number, payload: Uint8Array): Uint8Array {
   return Uint8Array.from([...varint(field * 8 + 2), ...varint(payload.length), ...payload]);
 }
 
-const cat = (...parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
-
 interface ForeignOptions {
   /** 13: Clip bounds from Constant nodes, Flatten; 10: Clip attributes, Reshape [1,-1], initializers also listed as inputs. */
   opset: 13 | 10;
@@ -294,10 +285,10 @@ function foreignModel(o: ForeignOptions): Uint8Array {
   const name = new TextEncoder().encode('classifier.1.bias');
   bias.push(0x42, ...varint(name.length), ...name);
   for (let i = 0; i < classes; i++) bias.push(0x25, ...new Uint8Array(Float32Array.of(u(-0.5, 0.5)).buffer));
-  const fullGraph = cat(graph, lenField(5, Uint8Array.from(bias)));
+  const fullGraph = concatBytes([graph, lenField(5, Uint8Array.from(bias))]);
   const head = onnx.ModelProto.encode({ irVersion: o.opset === 10 ? 5 : 7, producerName: 'pytorch', producerVersion: '2.1.0' } as never).finish();
   const tail = onnx.ModelProto.encode({ opsetImport: [{ domain: '', version: o.opset }] } as never).finish();
-  return cat(head, lenField(7, fullGraph), tail);
+  return concatBytes([head, lenField(7, fullGraph), tail]);
 }
 
 describe('importOnnx: a PyTorch-style model (NCHW, unfolded BatchNormalization, Clip, group Conv, Gemm transB=1)', () => {
