@@ -64,7 +64,7 @@ export function conv3x3_scratch_floats(Cin: i32, outW: i32): i32 {
         dst += <usize>seg << 2;
       }
     }
-    gemm(v, outW, K, N, scratch, w, out + <usize>oy * outRow, lo, hi, 0);
+    gemm(v, outW, K, N, scratch, w, out + <usize>oy * outRow, lo, hi, 0, N);
   }
 }
 

@@ -81,7 +81,7 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
               cStride, cPadTop - (next + i) * cStride, cPadLeft, elo, ehi, im2col);
           }
         } else {
-          gemm(v, n * W, Cin, Cexp, inp + <usize>next * inRow, ew, ring + <usize>slot * expRow, elo, ehi, 0);
+          gemm(v, n * W, Cin, Cexp, inp + <usize>next * inRow, ew, ring + <usize>slot * expRow, elo, ehi, 0, Cexp);
         }
         next += n;
       }
@@ -94,7 +94,7 @@ export function ibottleneck_min_cap(S: i32, stride: i32): i32 {
       dwconv3x3_row(v, r0, r1, r2, W, Cexp, dw, dwOut + <usize>r * dwRow, outW, stride, padLeft, dlo, dhi);
     }
     const dst = out + <usize>oy0 * outRow;
-    gemm(v, rows * outW, Cexp, Cout, dwOut, pw, dst, plo, phi, res == 0 ? 0 : res + <usize>oy0 * outRow);
+    gemm(v, rows * outW, Cexp, Cout, dwOut, pw, dst, plo, phi, res == 0 ? 0 : res + <usize>oy0 * outRow, Cout);
   }
 }
 

@@ -110,15 +110,15 @@ const CHUNK_BYTES: i32 = 256 * 1024;
 // @ts-ignore: decorator
 @inline export function gemmTiled(
   MR: i32, arm: bool,
-  M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize,
+  M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize, ldo: i32,
 ): void {
   // Checked in the debug build only (release builds use --noAssert).
-  assert(M >= 0 && K > 0 && N > 0, "gemm: bad sizes");
+  assert(M >= 0 && K > 0 && N > 0 && ldo >= N, "gemm: bad sizes");
   assert(((a | w | out | res) & 3) == 0, "gemm: unaligned pointer");
   const vlo = f32x4.splat(lo);
   const vhi = f32x4.splat(hi);
   const rowA = <usize>K << 2;
-  const rowO = <usize>N << 2;
+  const rowO = <usize>ldo << 2;
   const blockBytes = (<usize>K + 1) << 5;
   let chunk = CHUNK_BYTES / (K << 2);
   chunk = chunk < MR ? MR : chunk - chunk % MR;
@@ -151,25 +151,27 @@ const CHUNK_BYTES: i32 = 256 * 1024;
 /**
  * SIMD GEMM, x86 variant: 4 x 8 register tile (8 accumulators; V8 on x86 has 15 usable xmm
  * registers and larger tiles spill), clamp with pmin/pmax.
- * a: M x K floats, row-major; w: packed as above; out, res: M x N floats (res = 0 for none).
+ * a: M x K floats, row-major; w: packed as above; out, res: M x N floats (res = 0 for none),
+ * ldo floats apart from row to row: N, or more when the call computes a range of columns of a
+ * wider result (w then starts at the range's first block, out and res at its first column).
  * out = clamp(a * W + bias, lo, hi) + res.
  */
 export function gemm_4x8_f32_x86(
-  M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize,
+  M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize, ldo: i32,
 ): void {
-  gemmTiled(4, false, M, K, N, a, w, out, lo, hi, res);
+  gemmTiled(4, false, M, K, N, a, w, out, lo, hi, res, ldo);
 }
 
 /** SIMD GEMM, ARM variant: 6 x 8 tile (12 accumulators fit ARM's 32 vector registers), min/max clamp. */
 export function gemm_6x8_f32_arm(
-  M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize,
+  M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize, ldo: i32,
 ): void {
-  gemmTiled(6, true, M, K, N, a, w, out, lo, hi, res);
+  gemmTiled(6, true, M, K, N, a, w, out, lo, hi, res, ldo);
 }
 
 /** Scalar twin of the SIMD GEMMs: same arguments, same packed layout, same result order. */
 export function gemm_f32_scalar(
-  M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize,
+  M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize, ldo: i32,
 ): void {
   const blockBytes = (<usize>K + 1) << 5;
   for (let m = 0; m < M; m++) {
@@ -180,7 +182,7 @@ export function gemm_f32_scalar(
         acc += load<f32>(a + ((<usize>m * K + k) << 2)) * load<f32>(wb + 32 + (<usize>k << 5));
       }
       let v = clamp1(acc, lo, hi);
-      const i = (<usize>m * N + n) << 2;
+      const i = (<usize>m * ldo + n) << 2;
       if (res != 0) v += load<f32>(res + i);
       store<f32>(out + i, v);
     }
@@ -190,9 +192,9 @@ export function gemm_f32_scalar(
 /** Calls the GEMM of variant v (a constant at every call site, so this folds to one call). */
 // @ts-ignore: decorator
 @inline export function gemm(
-  v: i32, M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize,
+  v: i32, M: i32, K: i32, N: i32, a: usize, w: usize, out: usize, lo: f32, hi: f32, res: usize, ldo: i32,
 ): void {
-  if (v == X86) gemm_4x8_f32_x86(M, K, N, a, w, out, lo, hi, res);
-  else if (v == ARM) gemm_6x8_f32_arm(M, K, N, a, w, out, lo, hi, res);
-  else gemm_f32_scalar(M, K, N, a, w, out, lo, hi, res);
+  if (v == X86) gemm_4x8_f32_x86(M, K, N, a, w, out, lo, hi, res, ldo);
+  else if (v == ARM) gemm_6x8_f32_arm(M, K, N, a, w, out, lo, hi, res, ldo);
+  else gemm_f32_scalar(M, K, N, a, w, out, lo, hi, res, ldo);
 }

@@ -200,7 +200,7 @@ function gemmWorkload(M, K, N, act, residual, use) {
       const out = h.output(M * N);
       const [lo, hi] = range(act);
       const f = k[GEMM[v]];
-      return { fn: () => f(M, K, N, a, w, out, lo, hi, res) };
+      return { fn: () => f(M, K, N, a, w, out, lo, hi, res, N) };
     },
   }), use);
 }
@@ -280,13 +280,13 @@ function blockWorkload(s, use) {
       return {
         fn: expand
           ? () => {
-            g(H * W, Cin, Cexp, inp, ew, exp, elo, ehi, 0);
+            g(H * W, Cin, Cexp, inp, ew, exp, elo, ehi, 0, Cexp);
             d(exp, H, W, Cexp, dw, dwOut, outH, outW, stride, padTop, padLeft, dlo, dhi, zero);
-            g(outH * outW, Cexp, Cout, dwOut, pw, out, plo, phi, resPtr);
+            g(outH * outW, Cexp, Cout, dwOut, pw, out, plo, phi, resPtr, Cout);
           }
           : () => {
             d(inp, H, W, Cexp, dw, dwOut, outH, outW, stride, padTop, padLeft, dlo, dhi, zero);
-            g(outH * outW, Cexp, Cout, dwOut, pw, out, plo, phi, resPtr);
+            g(outH * outW, Cexp, Cout, dwOut, pw, out, plo, phi, resPtr, Cout);
           },
         out, outFloats: outH * outW * Cout,
       };

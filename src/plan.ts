@@ -348,7 +348,7 @@ function addBlock(
   for (const n of names) done.add(n);
   const output = names[names.length - 1];
 
-  let ew: Arg = 0;
+  let ew: { wt: number } | 0 = 0;
   let eRange: [number, number] = [0, 0];
   if (expand) {
     ew = p.weights('gemm', expand.weights, Cin, Cexp, p.fold(expand));
@@ -364,24 +364,24 @@ function addBlock(
     // Few rows to share: split by rows, the fused block would expand each boundary row on
     // both sides (+29% of the work at 7x7). As three steps, every stage splits evenly.
     const e = expand ? p.act(expand.name) : inp;
-    if (expand) {
-      p.push([expand.name], p.kernel('gemm'), H * W * Cin * Cexp, gemmRows(H * W, Cin, Cexp, inp, ew, e, eRange, null));
+    if (expand && ew) {
+      p.push([expand.name], p.kernel('gemm'), H * W * Cin * Cexp, gemmSplit(H * W, Cin, Cexp, inp, ew, e, eRange, null));
     }
     const d = p.act(dw.name);
     p.push([dw.name], p.kernel('dwconv3x3_nhwc_f32'), outH * outW * Cexp * 9,
       dwRows(e, H, W, Cexp, dwW, d, outH, outW, dw.stride, top, left, [dlo, dhi]));
     p.push(names.slice(names.indexOf(project.name)), p.kernel('gemm'), outH * outW * Cexp * Cout,
-      gemmRows(outH * outW, Cexp, Cout, d, pw, out, [plo, phi], residual ? inp : null));
+      gemmSplit(outH * outW, Cexp, Cout, d, pw, out, [plo, phi], residual ? inp : null));
     return;
   }
   // With threads, at 14x14 the rows re-expanded at chunk boundaries cost more (+6% of the
   // block) than storing the expanded tensor: the expansion runs as a GEMM step of its own,
-  // split evenly by pixels, and the fused block reads its output like an unexpanded input.
+  // split evenly, and the fused block reads its output like an unexpanded input.
   let [src, srcC] = [inp, Cin];
-  if (expand && p.threads > 1 && outH * outW <= EXPAND_APART_PIXELS) {
+  if (expand && ew && p.threads > 1 && outH * outW <= EXPAND_APART_PIXELS) {
     src = p.act(expand.name);
     srcC = Cexp;
-    p.push([expand.name], p.kernel('gemm'), H * W * Cin * Cexp, gemmRows(H * W, Cin, Cexp, inp, ew, src, eRange, null));
+    p.push([expand.name], p.kernel('gemm'), H * W * Cin * Cexp, gemmSplit(H * W, Cin, Cexp, inp, ew, src, eRange, null));
   }
   const expands = src === inp && expand !== undefined;
   const { S, cap } = stripShape(outH, outW, dw.stride, Cexp * Cout * 4);
@@ -441,19 +441,37 @@ const SPLIT_PIXELS = 49;
 /** With threads, blocks with at most this many output pixels expand in a step of their own. */
 const EXPAND_APART_PIXELS = 196;
 
-/** A 1x1 convolution over M pixels, split by pixels in whole 4-row register tiles. */
-function gemmRows(
-  M: number, K: number, N: number, inp: { buf: number }, w: Arg, out: { buf: number },
+/**
+ * A 1x1 convolution over M pixels. With threads, each chunk re-reads what the split does not
+ * divide, so the split divides the larger operand: by pixels (whole 4-row register tiles)
+ * where pixels outnumber output channels, else by blocks of 8 output channels. At 7x7 and
+ * 14x14 the weights are the larger: split by channels, each thread streams only its share of
+ * them, and the shares come out even (49 pixels are 13 row tiles, which do not halve).
+ */
+function gemmSplit(
+  M: number, K: number, N: number, inp: { buf: number }, w: { wt: number }, out: { buf: number },
   [lo, hi]: [number, number], res: { buf: number } | null,
 ): Split {
+  if (M >= N) {
+    return {
+      rows: M,
+      grain: 4,
+      perThread: 2,
+      scratchFloats: 0,
+      args: (r0, r1) => [
+        r1 - r0, K, N, { ...inp, off: r0 * K * 4 }, w, { ...out, off: r0 * N * 4 }, lo, hi,
+        res ? { ...res, off: r0 * N * 4 } : 0, N,
+      ],
+    };
+  }
   return {
-    rows: M,
-    grain: 4,
+    rows: N,
+    grain: 8,
     perThread: 2,
     scratchFloats: 0,
-    args: (r0, r1) => [
-      r1 - r0, K, N, { ...inp, off: r0 * K * 4 }, w, { ...out, off: r0 * N * 4 }, lo, hi,
-      res ? { ...res, off: r0 * N * 4 } : 0,
+    args: (n0, n1) => [
+      M, K, n1 - n0, inp, { wt: w.wt + (n0 / 8) * (K + 1) * 8 }, { ...out, off: n0 * 4 }, lo, hi,
+      res ? { ...res, off: n0 * 4 } : 0, N,
     ],
   };
 }
@@ -550,7 +568,7 @@ function addConv(p: Planner, layer: Conv2DLayer): void {
     }
     const w = p.weights('gemm', layer.weights, Cin, N, f);
     p.push([layer.name], p.kernel('gemm'), H * W * Cin * N,
-      gemmRows(H * W, Cin, N, p.act(layer.input), w, p.act(layer.name), [lo, hi], null));
+      gemmSplit(H * W, Cin, N, p.act(layer.input), w, p.act(layer.name), [lo, hi], null));
     return;
   }
   if (layer.kernel[0] !== 3 || layer.kernel[1] !== 3) {
@@ -575,7 +593,8 @@ function addDense(p: Planner, layer: DenseLayer): void {
   const [lo, hi] = clampRange(layer.activation);
   const packed = p.weights('gemm', layer.weights, layer.inFeatures, layer.outFeatures, fold);
   p.push([layer.name], p.kernel('gemm'), layer.inFeatures * layer.outFeatures,
-    whole([1, layer.inFeatures, layer.outFeatures, p.act(layer.input), packed, p.act(layer.name), lo, hi, 0]));
+    whole([1, layer.inFeatures, layer.outFeatures, p.act(layer.input), packed, p.act(layer.name), lo, hi, 0,
+      layer.outFeatures]));
 }
 
 /**

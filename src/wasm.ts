@@ -7,7 +7,8 @@ import { EnvironmentError, OutOfMemoryError } from './errors.js';
 /** Which compiled module runs the kernels. */
 export type WasmBuild = 'simd' | 'relaxed' | 'debug';
 
-type Gemm = (M: number, K: number, N: number, a: number, w: number, out: number, lo: number, hi: number, res: number) => void;
+type Gemm = (M: number, K: number, N: number, a: number, w: number, out: number, lo: number, hi: number, res: number,
+  ldo: number) => void;
 type DwRow = (r0: number, r1: number, r2: number, inW: number, C: number, w: number, out: number, outW: number,
   stride: number, padLeft: number, lo: number, hi: number) => void;
 type Dw = (inp: number, H: number, W: number, C: number, w: number, out: number, outH: number, outW: number,

@@ -174,13 +174,13 @@ describe('raw ABI (docs/ABI.md): build/mobilenet.wasm without the host', () => {
       const po = L.floats(M * N);
       const before = new Uint8Array(k.memory.buffer).slice(pa, po); // inputs must not change
       const pages = k.memory.buffer.byteLength;
-      (k[variant] as Fn)(M, K, N, pa, pw, po, lo, hi, pr);
+      (k[variant] as Fn)(M, K, N, pa, pw, po, lo, hi, pr, N);
       expect(maxRelDiff(L.read(po, M * N), gemmNaive(M, K, N, a, w, bias, lo, hi, res))).toBeLessThan(1e-5);
       expect(L.guardIntact(po, M * N)).toBe(true);
       expect(new Uint8Array(k.memory.buffer).slice(pa, po)).toEqual(before);
       expect(k.memory.buffer.byteLength).toBe(pages); // no allocation, no growth
       // res = 0: no residual.
-      (k[variant] as Fn)(M, K, N, pa, pw, po, -Infinity, Infinity, 0);
+      (k[variant] as Fn)(M, K, N, pa, pw, po, -Infinity, Infinity, 0, N);
       expect(maxRelDiff(L.read(po, M * N), gemmNaive(M, K, N, a, w, bias, -Infinity, Infinity, null))).toBeLessThan(1e-5);
     });
   }
@@ -220,7 +220,7 @@ describe('raw ABI (docs/ABI.md): build/mobilenet.wasm without the host', () => {
     const L = new Layout(t);
     const packed = packGemmByHand(w, bias, K, N);
     const pa = L.floats(M * K, a), pw = L.floats(packed.length, packed), po = L.floats(M * N);
-    (t.gemm_4x8_f32_x86 as Fn)(M, K, N, pa, pw, po, -Infinity, Infinity, 0);
+    (t.gemm_4x8_f32_x86 as Fn)(M, K, N, pa, pw, po, -Infinity, Infinity, 0, N);
     expect(maxRelDiff(L.read(po, M * N), gemmNaive(M, K, N, a, w, bias, -Infinity, Infinity, null))).toBeLessThan(1e-5);
   });
 });

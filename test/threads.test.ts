@@ -141,6 +141,18 @@ describe('thread plan', () => {
       ['gemm_4x8_f32_x86', ['block_8_expand']],
       ['ibottleneck3x3_nhwc_f32_x86', ['block_8_depthwise', 'block_8_project', 'block_8_add']],
     ]);
+    // GEMMs with fewer pixels than output channels split into column ranges of whole 8-wide
+    // blocks (args: M, K, N, ..., ldo = the full width), so each thread reads its share of the weights.
+    const expand16 = last[0].chunks.map((c) => c[0]);
+    expect(expand16.map((a) => a[0])).toEqual(expand16.map(() => 49));
+    expect(expand16.reduce((n, a) => n + (a[2] as number), 0)).toBe(960);
+    expect(expand16.every((a) => a[9] === 960 && (a[2] as number) % 8 === 0)).toBe(true);
+    const project14 = two.steps.find((s) => s.layers.includes('block_14_project'))!.chunks.map((c) => c[0]);
+    expect(project14.every((a) => a[0] === 49 && a[9] === 160)).toBe(true);
+    // Where pixels outnumber channels (block 6 expands its 28x28 input), by rows of the whole width.
+    const expand6 = two.steps.find((s) => s.layers.includes('block_6_expand'))!.chunks.map((c) => c[0]);
+    expect(expand6.reduce((m, a) => m + (a[0] as number), 0)).toBe(28 * 28);
+    expect(expand6.every((a) => a[2] === 192 && a[9] === 192)).toBe(true);
     // Wider blocks stay fused whole.
     expect(two.steps.find((s) => s.layers.includes('block_5_expand'))?.kernel).toBe('ibottleneck3x3_nhwc_f32_x86');
     const head = two.steps.slice(-3);

@@ -137,7 +137,7 @@ export function conv2d(b: MobileNetWasmBackend, a: ConvArgs): Result {
 
   if (direct) {
     b.f32(inp, xv.length).set(xv);
-    b.gemm(B * H * W, K, N, inp, w, out, act.lo, act.hi, 0);
+    b.gemm(B * H * W, K, N, inp, w, out, act.lo, act.hi, 0, N);
   } else if (is1x1) {
     // Strided 1x1: gather the sampled pixels straight from the tensor, one image at a time.
     const g = b.f32(gathered, OH * OW * Cin);
@@ -151,7 +151,7 @@ export function conv2d(b: MobileNetWasmBackend, a: ConvArgs): Result {
           d += Cin;
         }
       }
-      b.gemm(OH * OW, K, N, gathered, w, out + n * OH * OW * N * 4, act.lo, act.hi, 0);
+      b.gemm(OH * OW, K, N, gathered, w, out + n * OH * OW * N * 4, act.lo, act.hi, 0, N);
     }
   } else {
     b.f32(inp, xv.length).set(xv);
@@ -257,7 +257,7 @@ export function matMul(be: MobileNetWasmBackend, m: MatMulArgs): Result {
       for (let k = 0; k < K; k++) for (let i = 0; i < M; i++) x[base + i * K + k] = av[base + k * M + i];
     }
   }
-  be.gemm(rows, K, N, inp, w, out, act.lo, act.hi, 0);
+  be.gemm(rows, K, N, inp, w, out, act.lo, act.hi, 0, N);
   const y = be.makeTensorInfo(outShape, 'float32', be.f32(out, rows * N).slice());
   return act.post ? applyPostActivation(be, y, act.post, m.preluActivationWeights, m.leakyreluAlpha) : y;
 }

@@ -236,7 +236,7 @@ function prepare(h, s, seed) {
       label: `M=${M} K=${K} N=${N}`,
       run(v) {
         const o = h.put(M * N);
-        k[GEMM[v]](M, K, N, a, pw, o, s.clamp[0], s.clamp[1], res);
+        k[GEMM[v]](M, K, N, a, pw, o, s.clamp[0], s.clamp[1], res, N);
         return { out: h.get(o, M * N), intact: h.guardIntact(o, M * N) };
       },
     };

@@ -46,12 +46,43 @@ describe('gemm_4x8_f32_x86 / gemm_6x8_f32_arm (pointwise 1x1, dense)', () => {
     const res = residual ? randomArray(r, M * N) : undefined;
     const pa = h.put(a), pw = h.put(packGemm(w, b, K, N)), pr = res ? h.put(res) : 0;
     const o1 = h.put(M * N), o2 = h.put(M * N);
-    h.k[GEMM[variant]](M, K, N, pa, pw, o1, clamp[0], clamp[1], pr);
-    h.k.gemm_f32_scalar(M, K, N, pa, pw, o2, clamp[0], clamp[1], pr);
+    h.k[GEMM[variant]](M, K, N, pa, pw, o1, clamp[0], clamp[1], pr, N);
+    h.k.gemm_f32_scalar(M, K, N, pa, pw, o2, clamp[0], clamp[1], pr, N);
     const simd = h.get(o1, M * N), twin = h.get(o2, M * N);
     expect(maxRelDiff(simd, twin)).toBeLessThanOrEqual(TWIN_TOL);
     expect(maxRelDiff(twin, gemmRef(M, K, N, a, w, b, clamp[0], clamp[1], res))).toBeLessThanOrEqual(REF_TOL);
     expect(h.guardIntact(o1, M * N)).toBe(true);
+  });
+});
+
+describe('gemm_* over a range of columns (ldo > N), as threads split layers with few pixels', () => {
+  const rand = mulberry32(17);
+  const cases = Array.from({ length: 30 }, () => ({
+    M: pick(rand, [1, 3, 5, 7, 13, 49]),
+    K: pick(rand, [1, 7, 16, 27, 96]),
+    N: pick(rand, [9, 17, 24, 31, 40, 61]),
+    cuts: 1 + Math.floor(rand() * 3),
+    residual: rand() < 0.5,
+    variant: pick(rand, [...VARIANTS, 'scalar'] as const),
+  }));
+  it.each(cases)('$variant M=$M K=$K N=$N in $cuts+1 column ranges residual=$residual', ({ M, K, N, cuts, residual, variant }) => {
+    h.reset();
+    const r = mulberry32(M * 7919 + K * 31 + N);
+    const a = randomArray(r, M * K), w = randomArray(r, K * N), b = randomArray(r, N);
+    const pa = h.put(a), pw = h.put(packGemm(w, b, K, N)), pr = residual ? h.put(randomArray(r, M * N)) : 0;
+    const whole = h.put(M * N), parts = h.put(M * N);
+    const f = h.k[variant === 'scalar' ? 'gemm_f32_scalar' : GEMM[variant]];
+    f(M, K, N, pa, pw, whole, 0, 6, pr, N);
+    // Boundaries on multiples of 8 (whole packed blocks), the last range holding the partial block.
+    const blocks = Math.ceil(N / 8);
+    const at = [0, ...Array.from({ length: cuts }, (_, i) => Math.round(((i + 1) * blocks) / (cuts + 1)) * 8), N];
+    for (let i = 0; i + 1 < at.length; i++) {
+      const [n0, n1] = [at[i], Math.min(at[i + 1], N)];
+      if (n1 <= n0) continue;
+      f(M, K, n1 - n0, pa, pw + (n0 / 8) * (K + 1) * 32, parts + n0 * 4, 0, 6, pr ? pr + n0 * 4 : 0, N);
+    }
+    expect(h.get(parts, M * N)).toEqual(h.get(whole, M * N));
+    expect(h.guardIntact(parts, M * N)).toBe(true);
   });
 });
 
@@ -159,11 +190,11 @@ describe('ibottleneck3x3_nhwc_f32_* (fused inverted residual) equals the unfused
       h.k.ibottleneck3x3_nhwc_f32_scalar(...(args(fusedTwin) as Args));
       // The unfused sequence on the same SIMD kernels: whole expanded tensor, then depthwise, then project.
       const e = expand ? h.put(H * W * Cexp) : px;
-      if (expand) h.k[GEMM[variant]](H * W, Cin, Cexp, px, pew, e, 0, 6, 0);
+      if (expand) h.k[GEMM[variant]](H * W, Cin, Cexp, px, pew, e, 0, 6, 0, Cexp);
       const d = h.put(p.outH * p.outW * Cexp), zero = h.put(W * Cexp);
       h.k[`dwconv3x3_nhwc_f32_${variant}`](e, H, W, Cexp, pdw, d, p.outH, p.outW, stride, p.top, p.left, 0, 6, zero);
       const seq = h.put(n);
-      h.k[GEMM[variant]](p.outH * p.outW, Cexp, Cout, d, ppw, seq, -Infinity, Infinity, residual ? px : 0);
+      h.k[GEMM[variant]](p.outH * p.outW, Cexp, Cout, d, ppw, seq, -Infinity, Infinity, residual ? px : 0, Cout);
       const want = h.get(seq, n);
       expect(maxRelDiff(h.get(fused, n), want)).toBeLessThanOrEqual(1e-5);
       expect(maxRelDiff(h.get(fusedTwin, n), want)).toBeLessThanOrEqual(1e-5);
@@ -234,7 +265,7 @@ describe('stem3x3_block_nhwc_f32_* (3x3 conv fused with depthwise + project) equ
       const d = h.put(p.outH * p.outW * Cexp), zero = h.put(W * Cexp);
       h.k[`dwconv3x3_nhwc_f32_${variant}`](e, H, W, Cexp, pdw, d, p.outH, p.outW, stride, p.top, p.left, 0, 6, zero);
       const seq = h.put(n);
-      h.k[GEMM[variant]](p.outH * p.outW, Cexp, Cout, d, ppw, seq, -Infinity, Infinity, 0);
+      h.k[GEMM[variant]](p.outH * p.outW, Cexp, Cout, d, ppw, seq, -Infinity, Infinity, 0, Cout);
       const want = h.get(seq, n);
       // Same kernels, same order: bit-identical to the sequence.
       expect(h.get(fused, n)).toEqual(want);
