@@ -440,6 +440,11 @@ function addStemBlock(p: Planner, conv: Conv2DLayer, dw: DepthwiseLayer, project
 const SPLIT_PIXELS = 49;
 /** With threads, blocks with at most this many output pixels expand in a step of their own. */
 const EXPAND_APART_PIXELS = 196;
+/**
+ * Dense layers with at least this many weights split between threads (by output columns):
+ * streaming 512 KB of weights takes ~50 us, smaller ones take less than the wait it adds.
+ */
+const SPLIT_DENSE_MACS = 1 << 17;
 
 /**
  * A 1x1 convolution over M pixels. With threads, each chunk re-reads what the split does not
@@ -592,9 +597,11 @@ function addDense(p: Planner, layer: DenseLayer): void {
   const fold = foldFactors(layer.bias ? p.get(layer.bias) : undefined, layer.outFeatures, undefined, p.get);
   const [lo, hi] = clampRange(layer.activation);
   const packed = p.weights('gemm', layer.weights, layer.inFeatures, layer.outFeatures, fold);
-  p.push([layer.name], p.kernel('gemm'), layer.inFeatures * layer.outFeatures,
-    whole([1, layer.inFeatures, layer.outFeatures, p.act(layer.input), packed, p.act(layer.name), lo, hi, 0,
-      layer.outFeatures]));
+  const [K, N] = [layer.inFeatures, layer.outFeatures];
+  p.push([layer.name], p.kernel('gemm'), K * N,
+    K * N >= SPLIT_DENSE_MACS
+      ? gemmSplit(1, K, N, p.act(layer.input), packed, p.act(layer.name), [lo, hi], null)
+      : whole([1, K, N, p.act(layer.input), packed, p.act(layer.name), lo, hi, 0, N]));
 }
 
 /**
