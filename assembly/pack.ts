@@ -133,3 +133,15 @@ export function first_nonfinite_f32(p: usize, n: i32): i32 {
   }
   return -1;
 }
+
+/**
+ * dst[i] = f32(src[i] * scale + min), computed in f64 and rounded once: the host's
+ * dequantize() of a uint8 tensor, value for value. The planner dequantizes the biases and
+ * batch-norm vectors (~70 K values for MobileNetV2) here at load, where the same loop in
+ * JavaScript, still interpreted then, cost ~10 ms.
+ */
+export function dequantize_u8_f32(src: usize, n: i32, scale: f64, min: f64, dst: usize): void {
+  for (let i = 0; i < n; i++) {
+    store<f32>(dst + (<usize>i << 2), <f32>(<f64>load<u8>(src + <usize>i) * scale + min));
+  }
+}

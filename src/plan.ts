@@ -141,14 +141,17 @@ class Planner {
   weightFloats = 0;
   private readonly shapes: Map<string, number[]>;
   private readonly tensors: Map<string, Float32Array>;
-  constructor(readonly src: ModelSource, readonly variant: KernelVariant, readonly threads: number) {
+  constructor(
+    readonly src: ModelSource, readonly variant: KernelVariant, readonly threads: number,
+    dequant: (t: StoredTensor) => Float32Array,
+  ) {
     this.shapes = inferShapes(src.desc);
     this.tensors = new Map();
     this.stored = new Map(src.tensors.map((t) => [t.name, t]));
     this.get = (name: string): Float32Array => {
       let f = this.tensors.get(name);
       if (!f) {
-        f = dequantize(this.tensor(name));
+        f = dequant(this.tensor(name));
         this.tensors.set(name, f);
       }
       return f;
@@ -256,9 +259,16 @@ const is3x3conv = (l: LayerDesc | undefined): l is Conv2DLayer =>
 const is3x3dw = (l: LayerDesc | undefined): l is DepthwiseLayer =>
   l !== undefined && l.op === 'depthwise' && l.kernel[0] === 3 && l.kernel[1] === 3;
 
-/** Builds the plan. Throws UnsupportedModelError for layers no kernel implements. */
-export function buildPlan(src: ModelSource, variant: KernelVariant = 'x86', threads = 1): Plan {
-  const p = new Planner(src, variant, threads);
+/**
+ * Builds the plan. Throws UnsupportedModelError for layers no kernel implements. `dequant`
+ * turns the biases and batch-norm vectors into f32 (load() passes the same arithmetic on the
+ * wasm module, see wasmDequantize in pack.ts).
+ */
+export function buildPlan(
+  src: ModelSource, variant: KernelVariant = 'x86', threads = 1,
+  dequant: (t: StoredTensor) => Float32Array = dequantize,
+): Plan {
+  const p = new Planner(src, variant, threads, dequant);
   const { desc } = src;
   const layers = desc.layers;
   const consumers = new Map<string, LayerDesc[]>();

@@ -72,6 +72,7 @@ export interface KernelExports {
   pack_dw3x3_f32(src: number, C: number, colScale: number, bias: number, dst: number): void;
   pack_dw3x3_u8(src: number, lut: number, C: number, colScale: number, bias: number, dst: number): void;
   first_nonfinite_f32(p: number, n: number): number;
+  dequantize_u8_f32(src: number, n: number, scale: number, min: number, dst: number): void;
 }
 
 /** The export implementing op `base` in a variant: gemm has its tile in the name, others a suffix. */

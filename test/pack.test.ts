@@ -1,7 +1,7 @@
 // The wasm packers (assembly/pack.ts, used at load) against the JavaScript fold + pack
 // (src/pack.ts): bit-identical for f32 and uint8-quantized weights, odd sizes included.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { foldBatchNorm, foldFactors, packDepthwise, packGemm, gemmPackedFloats, packWeights, dwPackedFloats } from '../src/pack.js';
+import { foldBatchNorm, foldFactors, packDepthwise, packGemm, gemmPackedFloats, packWeights, dwPackedFloats, wasmDequantize } from '../src/pack.js';
 import type { StoredTensor } from '../src/desc.js';
 import { dequantize } from '../src/format.js';
 import { Heap, kernels, maxRelDiff, mulberry32, randomArray } from './helpers/wasm.js';
@@ -67,5 +67,32 @@ describe('first_nonfinite_f32 (the load-time weight check)', () => {
     new Float32Array(h.k.memory.buffer, p, n).set(v);
     new Float32Array(h.k.memory.buffer, p + 4 * n, 4).fill(Number.NaN); // past the end: never read
     expect(h.k.first_nonfinite_f32(p, n)).toBe(scalar(v));
+  });
+});
+
+describe('wasmDequantize (the planner at load) equals dequantize()', () => {
+  const cases = [
+    { n: 1, scale: 0.0123, min: -1.37 }, { n: 7, scale: 1e-7, min: 3.5 }, { n: 96, scale: 0.5, min: -64 },
+    { n: 1280, scale: 0.003921568627451, min: 0 }, { n: 33, scale: 1e30, min: -1e32 },
+  ];
+  it.each(cases)('u8 n=$n scale=$scale min=$min: value for value', ({ n, scale, min }) => {
+    const k = (h.k as unknown as Parameters<typeof wasmDequantize>[0]);
+    const r = mulberry32(n);
+    const t: StoredTensor = { name: 'v', shape: [n], dtype: 'u8', data: Uint8Array.from({ length: n }, (_, i) => (i < 2 ? i * 255 : Math.floor(r() * 256))), scale, min };
+    h.reset();
+    const at = h.put(2 * n + 8); // n bytes in, n floats out
+    expect(wasmDequantize(k, at)(t)).toEqual(dequantize(t));
+    expect(h.guardIntact(at, 2 * n + 8)).toBe(true);
+  });
+  it('f32 and f16 tensors, and ones dequantize() refuses, go to dequantize()', () => {
+    const k = (h.k as unknown as Parameters<typeof wasmDequantize>[0]);
+    h.reset();
+    const f = wasmDequantize(k, h.put(64));
+    const t32 = tensor('f32', 9, 3);
+    expect(f(t32)).toEqual(dequantize(t32));
+    const bad: StoredTensor = { name: 'bad', shape: [4], dtype: 'u8', data: new Uint8Array(3), scale: 1, min: 0 };
+    expect(() => f(bad)).toThrow(/cannot dequantize "bad": expected 4 bytes/);
+    const noScale: StoredTensor = { name: 'q', shape: [2], dtype: 'u8', data: new Uint8Array(2) };
+    expect(() => f(noScale)).toThrow(/finite "scale" and "min"/);
   });
 });
