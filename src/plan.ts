@@ -467,27 +467,21 @@ function gemmSplit(
   M: number, K: number, N: number, inp: { buf: number }, w: { wt: number }, out: { buf: number },
   [lo, hi]: [number, number], res: { buf: number } | null,
 ): Split {
-  if (M >= N) {
-    return {
-      rows: M,
-      grain: 4,
-      perThread: 2,
-      scratchFloats: 0,
-      args: (r0, r1) => [
-        r1 - r0, K, N, { ...inp, off: r0 * K * 4 }, w, { ...out, off: r0 * N * 4 }, lo, hi,
-        res ? { ...res, off: r0 * N * 4 } : 0, N,
-      ],
-    };
-  }
+  const byRows = M >= N;
   return {
-    rows: N,
-    grain: 8,
+    rows: byRows ? M : N,
+    grain: byRows ? 4 : 8,
     perThread: 2,
     scratchFloats: 0,
-    args: (n0, n1) => [
-      M, K, n1 - n0, inp, { wt: w.wt + (n0 / 8) * (K + 1) * 8 }, { ...out, off: n0 * 4 }, lo, hi,
-      res ? { ...res, off: n0 * 4 } : 0, N,
-    ],
+    args: byRows
+      ? (r0, r1) => [
+        r1 - r0, K, N, { ...inp, off: r0 * K * 4 }, w, { ...out, off: r0 * N * 4 }, lo, hi,
+        res ? { ...res, off: r0 * N * 4 } : 0, N,
+      ]
+      : (n0, n1) => [
+        M, K, n1 - n0, inp, { wt: w.wt + (n0 / 8) * (K + 1) * 8 }, { ...out, off: n0 * 4 }, lo, hi,
+        res ? { ...res, off: n0 * 4 } : 0, N,
+      ],
   };
 }
 
