@@ -42,26 +42,37 @@ export function conv3x3_scratch_floats(Cin: i32, outW: i32): i32 {
   const K = 9 * Cin;
   const outRow = <usize>outW * N << 2;
   const seg = 3 * Cin; // one kernel row's window: 3 neighbouring pixels, contiguous in NHWC
+  const pixK = <usize>K << 2;
   for (let oy = 0; oy < outH; oy++) {
-    let dst = scratch;
-    for (let ox = 0; ox < outW; ox++) {
-      const ix0 = ox * stride - padLeft;
-      const inside = ix0 >= 0 && ix0 + 3 <= W;
-      for (let ky = 0; ky < 3; ky++) {
-        const iy = oy * stride - padTop + ky;
-        if (iy < 0 || iy >= H) {
-          fillZero(dst, seg);
-        } else if (inside) {
-          copyFloats(dst, inp + (<usize>iy * W + ix0) * pix, seg);
+    // Kernel row by kernel row: the row's bounds are checked once, and at 3 input channels
+    // (the RGB stem) a window row is 9 floats, copied without a loop.
+    for (let ky = 0; ky < 3; ky++) {
+      const iy = oy * stride - padTop + ky;
+      let dst = scratch + (<usize>(ky * seg) << 2);
+      if (iy < 0 || iy >= H) {
+        for (let ox = 0; ox < outW; ox++, dst += pixK) fillZero(dst, seg);
+        continue;
+      }
+      const row = inp + <usize>iy * W * pix;
+      for (let ox = 0; ox < outW; ox++, dst += pixK) {
+        const ix0 = ox * stride - padLeft;
+        if (ix0 >= 0 && ix0 + 3 <= W) {
+          const src = row + <usize>ix0 * pix;
+          if (seg == 9) {
+            v128.store(dst, v128.load(src));
+            v128.store(dst, v128.load(src, 16), 16);
+            store<f32>(dst, load<f32>(src, 32), 32);
+          } else {
+            copyFloats(dst, src, seg);
+          }
         } else {
           for (let kx = 0; kx < 3; kx++) {
             const ix = ix0 + kx;
             const d = dst + <usize>kx * pix;
             if (ix < 0 || ix >= W) fillZero(d, Cin);
-            else copyFloats(d, inp + (<usize>iy * W + ix) * pix, Cin);
+            else copyFloats(d, row + <usize>ix * pix, Cin);
           }
         }
-        dst += <usize>seg << 2;
       }
     }
     gemm(v, outW, K, N, scratch, w, out + <usize>oy * outRow, lo, hi, 0, N);
