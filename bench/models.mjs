@@ -494,6 +494,42 @@ async function threadsChild(modelId) {
   two.dispose();
 }
 
+/**
+ * `--peer-threads-child <model>`: onnxruntime-web's threaded wasm build with numThreads = 2,
+ * alone in a fresh process (its thread count is fixed for the whole process when its wasm
+ * starts, and the peer table runs it with 1; and its threads spin ~16 ms after each run, which
+ * would slow whatever shares the process), back to back. Ours with 2 threads is measured in
+ * its own process too (`--threads-child`). TF.js's wasm backend has no row: its threaded build
+ * refuses to start in Node (and it would use one thread on 2 cores: min(requested, cores / 2)).
+ */
+async function peerThreadsChild(modelId) {
+  const { load } = await ourLib();
+  const { exportOnnx } = await import('../dist/onnx/export.js');
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = 2;
+  ort.env.wasm.proxy = false;
+  ort.env.logLevel = 'error';
+  const src = await modelSource(modelId);
+  const shape = [...src.desc.inputShape];
+  const x = seededInput(shape, MODELS[modelId].seed, MODELS[modelId].inputRange);
+  const session = await ort.InferenceSession.create(exportOnnx(src), { executionProviders: ['wasm'] });
+  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', x, shape) };
+  const runOrt = async () => (await session.run(feeds))[session.outputNames[0]].data;
+  // Ours (one thread) only to check that both computed the same outputs.
+  const ours = await load(src, { build: 'simd', threads: 1 });
+  const maxDiff = maxAbsDiff(await runOrt(), ours.runSync(x));
+  ours.dispose();
+  for (let i = 0; i < 10; i++) await runOrt();
+  const t = [];
+  for (let r = 0; r < OPTS.rounds; r++) {
+    const t0 = now();
+    await runOrt();
+    t.push(now() - t0);
+  }
+  console.log(`RESULT ${JSON.stringify({ ort: summary(t), ortThreads: ort.env.wasm.numThreads, maxDiff })}`);
+  await session.release();
+}
+
 // ---------------------------------------------------------------------------------------
 // The benchmark of one model
 
@@ -911,6 +947,22 @@ function renderMarkdown(res, manual) {
       else L.push(`| ${m} | ${ms(r.one.median)} | ${ms(r.two.median)} | ${rx(r.ratio)} | ${r.twoSync ? ms(r.twoSync.median) : '-'} | ${r.ratioSync ? rx(r.ratioSync) : '-'} |`);
     }
     L.push('');
+    if (res.peerThreads) {
+      L.push(
+        'Against the peers\' threaded builds where they run in Node: onnxruntime-web\'s threaded wasm with `numThreads = 2`, alone in a fresh process ' +
+          '(its thread count is fixed per process, and its threads spin ~16 ms after each run), back to back. The ratio divides ours with 2 threads and `run()` ' +
+          '(the table above, its own process) by it. TF.js\'s wasm backend has no threaded row: its threaded build refuses to start in Node, and it would use ' +
+          'one thread on 2 cores (min(requested, cores / 2)).',
+        '',
+      );
+      L.push('| model | onnxruntime-web 2 threads median ms [p10-p90] | ours 2 threads run() median ms | ours / ort-web (medians) | max \\|diff\\| vs ours |', '|---|---:|---:|---:|---:|');
+      for (const [m, r] of Object.entries(res.peerThreads)) {
+        const o = res.threads?.[m];
+        if (r.error) L.push(`| ${m} | failed: ${r.error} | - | - | - |`);
+        else L.push(`| ${m} | ${ms(r.ort.median)} [${ms(r.ort.p10)}-${ms(r.ort.p90)}] | ${o?.two ? ms(o.two.median) : '-'} | ${o?.two ? `${(o.two.median / r.ort.median).toFixed(2)}x` : '-'} | ${r.maxDiff.toExponential(1)} |`);
+      }
+      L.push('');
+    }
   }
 
   L.push('## Startup', '');
@@ -1057,6 +1109,18 @@ async function main() {
     }
   }
 
+  if (!OPTS.skip.has('threads') && !OPTS.skip.has('ort-web')) {
+    console.log('\nthreads: onnxruntime-web with numThreads = 2, alone in a fresh process:');
+    res.peerThreads = {};
+    for (const m of OPTS.models) {
+      const r = await runChild(['--peer-threads-child', m], 300_000);
+      res.peerThreads[m] = r;
+      const o = res.threads?.[m];
+      if (r.error) console.log(`  ${m}: ${r.error}`);
+      else console.log(`  ${m}: ort-web 2 threads ${ms(r.ort.median)} ms (max |diff| vs ours ${r.maxDiff.toExponential(1)})${o?.two ? `; ours 2 threads run() / ort-web 2 threads ${(o.two.median / r.ort.median).toFixed(2)}x` : ''}`);
+    }
+  }
+
   if (!OPTS.skip.has('startup')) {
     console.log('\nstartup, fresh child, bundled model (median of', OPTS.startupChildren, 'children):');
     res.startup = {};
@@ -1122,6 +1186,8 @@ if (STARTUP_CHILD) {
   await startupChild(ARGV[i + 1], ARGV[i + 2]);
 } else if (ARGV.includes('--threads-child')) {
   await threadsChild(ARGV[ARGV.indexOf('--threads-child') + 1]);
+} else if (ARGV.includes('--peer-threads-child')) {
+  await peerThreadsChild(ARGV[ARGV.indexOf('--peer-threads-child') + 1]);
 } else if (ARGV.includes('--rss')) {
   const i = ARGV.indexOf('--rss');
   await rssChild(ARGV[i + 1], ARGV[i + 2] ?? 'v2');
