@@ -137,7 +137,7 @@ async function openBuild(b) {
   };
   // The calls below are written for these signatures: fail loudly if the kernels changed.
   const ARITY = {
-    gemm_4x8_f32_x86: 9, gemm_6x8_f32_arm: 9, gemm_f32_scalar: 9,
+    gemm_4x8_f32_x86: 10, gemm_6x8_f32_arm: 10, gemm_f32_scalar: 10,
     dwconv3x3_nhwc_f32_x86: 14, dwconv3x3_nhwc_f32_arm: 14, dwconv3x3_nhwc_f32_scalar: 14,
     conv3x3_nhwc_f32_x86: 15, conv3x3_nhwc_f32_arm: 15, conv3x3_nhwc_f32_scalar: 15, conv3x3_scratch_floats: 2,
     ibottleneck3x3_nhwc_f32_x86: 25, ibottleneck3x3_nhwc_f32_arm: 25, ibottleneck3x3_nhwc_f32_scalar: 25,
