@@ -4,6 +4,7 @@
 // with src/pack.ts), one depthwise and one pointwise kernel run in every variant and checked
 // against naive JavaScript loops.
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const file = (name: string): Uint8Array => readFileSync(new URL(`../build/${name}`, import.meta.url));
@@ -223,4 +224,16 @@ describe('raw ABI (docs/ABI.md): build/mobilenet.wasm without the host', () => {
     (t.gemm_4x8_f32_x86 as Fn)(M, K, N, pa, pw, po, -Infinity, Infinity, 0, N);
     expect(maxRelDiff(L.read(po, M * N), gemmNaive(M, K, N, a, w, bias, -Infinity, Infinity, null))).toBeLessThan(1e-5);
   });
+});
+
+describe('npm run bench against this ABI', () => {
+  it('bench/kernels.mjs starts: its table of kernel arities matches the exports of every build', () => {
+    // A smoke run of one tiny group (~2 s): the benchmark refuses to start when a kernel's
+    // signature changed and its calls were not updated.
+    const r = spawnSync(process.execPath, ['bench/kernels.mjs', '--quick', '--filter', 'softmax', '--no-write'], {
+      cwd: new URL('..', import.meta.url), encoding: 'utf8', timeout: 120_000,
+    });
+    expect(r.stderr).not.toMatch(/update bench\/kernels\.mjs/);
+    expect(r.status).toBe(0);
+  }, 150_000);
 });
