@@ -131,7 +131,13 @@ export function wasmDequantize(k: Packers, at: number): (t: StoredTensor) => Flo
     if (!plain) return dequantize(t);
     const dst = at + Math.ceil(n / 4) * 4;
     const need = dst + 4 * n - k.memory.buffer.byteLength;
-    if (need > 0) k.memory.grow(Math.ceil(need / 65536));
+    if (need > 0) {
+      try {
+        k.memory.grow(Math.ceil(need / 65536));
+      } catch {
+        return dequantize(t); // no room in wasm memory: the JavaScript path, with its own limits
+      }
+    }
     new Uint8Array(k.memory.buffer, at, n).set(t.data);
     k.dequantize_u8_f32(at, n, t.scale as number, t.min as number, dst);
     return new Float32Array(k.memory.buffer, dst, n).slice();
