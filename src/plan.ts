@@ -31,9 +31,9 @@ export interface PlanStep {
   kernel: KernelName;
   /**
    * The step's work in chunks (ranges of output rows; for a GEMM, of pixels or of output
-   * channels), one kernel call each: chunks[c][t] is chunk c's arguments when thread t runs it
-   * (with t's own scratch;
-   * the first step has one more, chunks[c][threads], for the caller of run()).
+   * channels), one kernel call each: chunks[c][t] is chunk c's arguments when thread t runs
+   * it (with t's own scratch; the first step has one more, chunks[c][threads], for the
+   * caller of run()).
    * One chunk: thread 0 runs it. More: the threads claim chunks as they come free, so a thread
    * slowed by something else on its core gets less of the step. Chunk boundaries are fixed
    * here and a chunk's result does not depend on which thread computes it: outputs are
@@ -96,9 +96,9 @@ export function argAddress(plan: Plan, layout: Layout): (a: Arg) => number {
 
 /**
  * How a step divides into chunks: ranges of `rows` (output rows; for a GEMM, pixels or
- * output channels), boundaries on multiples of `grain`, `perThread` chunks per thread (more balance the threads
- * better; fewer cost less where neighbouring chunks recompute shared rows, as fused blocks
- * do). `args` builds the call for rows [r0, r1) with a thread's own scratch buffer.
+ * output channels), boundaries on multiples of `grain`, `perThread` chunks per thread (more
+ * balance the threads better; fewer cost less where neighbouring chunks recompute shared
+ * rows, as fused blocks do). `args` builds the call for rows [r0, r1) with a thread's own scratch buffer.
  */
 interface Split {
   rows: number;
