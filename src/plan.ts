@@ -98,7 +98,8 @@ export function argAddress(plan: Plan, layout: Layout): (a: Arg) => number {
  * How a step divides into chunks: ranges of `rows` (output rows; for a GEMM, pixels or
  * output channels), boundaries on multiples of `grain`, `perThread` chunks per thread (more
  * balance the threads better; fewer cost less where neighbouring chunks recompute shared
- * rows, as fused blocks do). `args` builds the call for rows [r0, r1) with a thread's own scratch buffer.
+ * rows, as fused blocks do). `args` builds the call for rows [r0, r1) with a thread's own
+ * scratch buffer.
  */
 interface Split {
   rows: number;
