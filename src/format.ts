@@ -351,8 +351,23 @@ function storedTensorProblem(name: string, shape: unknown, dtype: unknown, scale
 
 export const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/**
+ * The loop that dequantizes uint8 values: out[i] = data[i] * scale + min, computed in f64 and
+ * rounded once to f32.
+ */
+export type DequantizeU8 = (data: Uint8Array, scale: number, min: number, out: Float32Array) => void;
+
+export const dequantizeU8: DequantizeU8 = (data, scale, min, out) => {
+  for (let i = 0; i < out.length; i++) out[i] = data[i] * scale + min;
+};
+
 /** The tensor's values as a fresh Float32Array, whatever its stored dtype. */
 export function dequantize(t: StoredTensor): Float32Array {
+  return dequantizeWith(t, dequantizeU8);
+}
+
+/** dequantize(), with uint8 values computed by `u8` (the same arithmetic, elsewhere). */
+export function dequantizeWith(t: StoredTensor, u8: DequantizeU8): Float32Array {
   const problem = storedTensorProblem(t.name, t.shape, t.dtype, t.scale, t.min);
   if (problem) throw new ModelFormatError(`cannot dequantize: ${problem}`);
   const n = product(t.shape);
@@ -361,10 +376,7 @@ export function dequantize(t: StoredTensor): Float32Array {
   }
   const out = new Float32Array(n);
   if (t.dtype === 'u8') {
-    const scale = t.scale as number;
-    const min = t.min as number;
-    const data = t.data;
-    for (let i = 0; i < n; i++) out[i] = data[i] * scale + min;
+    u8(t.data, t.scale as number, t.min as number, out);
   } else if (t.dtype === 'f16') {
     const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));

@@ -5,7 +5,7 @@
 // the JavaScript packers below are the reference the tests hold them to, bit for bit.
 
 import type { BatchNormRef, StoredTensor } from './desc.js';
-import { dequantize, show } from './format.js';
+import { dequantize, dequantizeU8, dequantizeWith, show, type DequantizeU8 } from './format.js';
 import { ModelFormatError } from './errors.js';
 
 /** Weights of one layer after folding: `w` with the output channel as the last (fastest) axis. */
@@ -117,31 +117,29 @@ interface Packers {
 }
 
 /**
- * dequantize() with uint8 tensors computed by the wasm module (value for value the same:
+ * dequantize() with uint8 values computed by the wasm module (value for value the same:
  * q * scale + min in f64, rounded once), in its memory from byte `at` on, which must be free
  * (it grows the memory if needed). At load V8 still interprets JavaScript, at ~140 ns a
  * value; the planner's ~70 K bias and batch-norm values of MobileNetV2 took ~10 ms that way.
  */
 export function wasmDequantize(k: Packers, at: number): (t: StoredTensor) => Float32Array {
-  return (t) => {
-    const n = t.data instanceof Uint8Array ? t.data.byteLength : -1;
-    // Anything else, or a tensor dequantize() would refuse (with its error): dequantize().
-    const plain = t.dtype === 'u8' && Number.isFinite(t.scale) && Number.isFinite(t.min) &&
-      Array.isArray(t.shape) && n === t.shape.reduce((a, b) => a * b, 1);
-    if (!plain) return dequantize(t);
+  const u8: DequantizeU8 = (data, scale, min, out) => {
+    const n = data.byteLength;
     const dst = at + Math.ceil(n / 4) * 4;
     const need = dst + 4 * n - k.memory.buffer.byteLength;
     if (need > 0) {
       try {
         k.memory.grow(Math.ceil(need / 65536));
       } catch {
-        return dequantize(t); // no room in wasm memory: the JavaScript path, with its own limits
+        dequantizeU8(data, scale, min, out); // no room in wasm memory: the JavaScript loop
+        return;
       }
     }
-    new Uint8Array(k.memory.buffer, at, n).set(t.data);
-    k.dequantize_u8_f32(at, n, t.scale as number, t.min as number, dst);
-    return new Float32Array(k.memory.buffer, dst, n).slice();
+    new Uint8Array(k.memory.buffer, at, n).set(data);
+    k.dequantize_u8_f32(at, n, scale, min, dst);
+    out.set(new Float32Array(k.memory.buffer, dst, n));
   };
+  return (t) => dequantizeWith(t, u8);
 }
 
 /**
