@@ -36,4 +36,4 @@ export function probe_nan_sign(inf1: f32): i32 {
 }
 
 export { peak_madd_f32 } from "./probe";
-export { pack_gemm_f32, pack_gemm_u8, pack_dw3x3_f32, pack_dw3x3_u8, first_nonfinite_f32, dequantize_u8_f32 } from "./pack";
+export { pack_gemm_f32, pack_gemm_u8, pack_dw3x3_f32, pack_dw3x3_u8, first_nonfinite_f32, dequantize_u8_f32, fold_factors_f64 } from "./pack";

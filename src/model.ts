@@ -5,7 +5,7 @@
 import type { ModelDesc, ModelSource } from './desc.js';
 import { DisposedError, ImageDecodeError, InputError, MobileNetWasmError, OutOfMemoryError } from './errors.js';
 import { argAddress, buildPlan, layoutFor, type Layout, type Plan } from './plan.js';
-import { packWeights, stagingBytes, wasmDequantize } from './pack.js';
+import { packWeights, stagingBytes, wasmLoadMath } from './pack.js';
 import { warmUp } from './warmup.js';
 import {
   chooseBuild, compile, detectVariant, instantiateKernels, THREADED_MAX_PAGES,
@@ -403,7 +403,7 @@ export async function createModel(src: ModelSource, choice: Choice, options: Loa
   const { build, threads, kernels, probe } = choice;
   const T = threads.count;
   // The probe's memory is free until the weights are packed (into it, with one thread).
-  const plan = buildPlan(src, kernels, T, wasmDequantize(probe.exports, Math.ceil(probe.exports.heap_base() / 16) * 16));
+  const plan = buildPlan(src, kernels, T, wasmLoadMath(probe.exports, Math.ceil(probe.exports.heap_base() / 16) * 16));
   const layout = layoutFor(plan, probe.exports.heap_base());
   const { weightsAt, arenaAt } = layout;
   const weightBytes = plan.weightFloats * 4;

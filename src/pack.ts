@@ -21,28 +21,42 @@ export interface FoldFactors {
 }
 
 /**
+ * The per-channel loop of a batch-norm fold over outC channels: fills `scale` (f64) and turns
+ * `bias` (f32, in place) into the folded bias. Absent gamma and beta count as 1 and 0.
+ */
+export type FoldLoop = (
+  outC: number, bias: Float32Array, scale: Float64Array, mean: Float32Array, variance: Float32Array,
+  gamma: Float32Array | undefined, beta: Float32Array | undefined, epsilon: number,
+) => void;
+
+/** The fold's arithmetic in JavaScript: the reference (see fold_factors_f64 for the wasm form). */
+export const foldLoop: FoldLoop = (outC, bias, scale, mean, variance, gamma, beta, epsilon) => {
+  for (let c = 0; c < outC; c++) {
+    scale[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + epsilon);
+    bias[c] = (bias[c] - mean[c]) * scale[c] + (beta ? beta[c] : 0);
+  }
+};
+
+/**
  * The fold of inference batch-norm into a convolution with outC output channels:
  * y = (conv(x) + b - mean) * gamma / sqrt(var + eps) + beta. Scales in f64, bias stored as f32.
- * Without batch-norm the scale is 1 and the bias is b (or zero).
+ * Without batch-norm the scale is 1 and the bias is b (or zero). `loop` does the per-channel
+ * arithmetic (the planner passes the same on the wasm module, see wasmLoadMath).
  */
 export function foldFactors(
   b: Float32Array | undefined,
   outC: number,
   bn: BatchNormRef | undefined,
   get: (name: string) => Float32Array,
+  loop: FoldLoop = foldLoop,
 ): FoldFactors {
   const bias = new Float32Array(outC);
   if (b) bias.set(b);
   const scale = new Float64Array(outC).fill(1);
   if (!bn) return { scale, bias };
-  const mean = get(bn.mean);
-  const variance = get(bn.variance);
   const gamma = bn.gamma ? get(bn.gamma) : undefined;
   const beta = bn.beta ? get(bn.beta) : undefined;
-  for (let c = 0; c < outC; c++) {
-    scale[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + bn.epsilon);
-    bias[c] = (bias[c] - mean[c]) * scale[c] + (beta ? beta[c] : 0);
-  }
+  loop(outC, bias, scale, get(bn.mean), get(bn.variance), gamma, beta, bn.epsilon);
   return { scale, bias };
 }
 
@@ -114,32 +128,61 @@ interface Packers {
   pack_dw3x3_u8(src: number, lut: number, C: number, colScale: number, bias: number, dst: number): void;
   first_nonfinite_f32(p: number, n: number): number;
   dequantize_u8_f32(src: number, n: number, scale: number, min: number, dst: number): void;
+  fold_factors_f64(C: number, bias: number, mean: number, variance: number, gamma: number, beta: number, eps: number,
+    scale: number): void;
 }
 
+/** The load-time arithmetic of the planner: dequantizing small tensors, folding batch-norm. */
+export interface LoadMath {
+  dequantize(t: StoredTensor): Float32Array;
+  foldLoop: FoldLoop;
+}
+
+/** LoadMath in JavaScript: the reference. */
+export const JS_LOAD_MATH: LoadMath = { dequantize, foldLoop };
+
 /**
- * dequantize() with uint8 values computed by the wasm module (value for value the same:
- * q * scale + min in f64, rounded once), in its memory from byte `at` on, which must be free
- * (it grows the memory if needed). At load V8 still interprets JavaScript, at ~140 ns a
- * value; the planner's ~70 K bias and batch-norm values of MobileNetV2 took ~10 ms that way.
+ * LoadMath on the wasm module, value for value the same (dequantize_u8_f32: q * scale + min
+ * in f64, rounded once; fold_factors_f64: the fold in f64), in its memory from byte `at` on
+ * (8-byte aligned), which must be free; it grows the memory if needed and falls back to the
+ * JavaScript loops where it cannot. At load V8 still interprets JavaScript: the ~70 K bias and
+ * batch-norm values and 17 K fold channels of MobileNetV2 took ~20 ms there.
  */
-export function wasmDequantize(k: Packers, at: number): (t: StoredTensor) => Float32Array {
+export function wasmLoadMath(k: Packers, at: number): LoadMath {
+  const room = (bytes: number): boolean => {
+    const need = at + bytes - k.memory.buffer.byteLength;
+    if (need <= 0) return true;
+    try {
+      k.memory.grow(Math.ceil(need / 65536));
+      return true;
+    } catch {
+      return false;
+    }
+  };
   const u8: DequantizeU8 = (data, scale, min, out) => {
     const n = data.byteLength;
     const dst = at + Math.ceil(n / 4) * 4;
-    const need = dst + 4 * n - k.memory.buffer.byteLength;
-    if (need > 0) {
-      try {
-        k.memory.grow(Math.ceil(need / 65536));
-      } catch {
-        dequantizeU8(data, scale, min, out); // no room in wasm memory: the JavaScript loop
-        return;
-      }
-    }
+    if (!room(dst - at + 4 * n)) return dequantizeU8(data, scale, min, out);
     new Uint8Array(k.memory.buffer, at, n).set(data);
     k.dequantize_u8_f32(at, n, scale, min, dst);
     out.set(new Float32Array(k.memory.buffer, dst, n));
   };
-  return (t) => dequantizeWith(t, u8);
+  const fold: FoldLoop = (outC, bias, scale, mean, variance, gamma, beta, epsilon) => {
+    const vectors = [bias, mean, variance, gamma, beta];
+    if (vectors.some((v) => v !== undefined && v.length !== outC) || !room(8 * outC + 4 * outC * vectors.length)) {
+      return foldLoop(outC, bias, scale, mean, variance, gamma, beta, epsilon);
+    }
+    // [outC f64 scales][bias][mean][variance][gamma][beta], f32 each.
+    const addr = vectors.map((v, i) => {
+      const p = at + 8 * outC + 4 * outC * i;
+      if (v) new Float32Array(k.memory.buffer, p, outC).set(v);
+      return v ? p : 0;
+    });
+    k.fold_factors_f64(outC, addr[0], addr[1], addr[2], addr[3], addr[4], epsilon, at);
+    scale.set(new Float64Array(k.memory.buffer, at, outC));
+    bias.set(new Float32Array(k.memory.buffer, addr[0], outC));
+  };
+  return { dequantize: (t) => dequantizeWith(t, u8), foldLoop: fold };
 }
 
 /**

@@ -8,9 +8,9 @@
 // After this nothing on the hot path allocates or looks at a shape.
 
 import type { Activation, Conv2DLayer, DenseLayer, DepthwiseLayer, LayerDesc, ModelSource, StoredTensor } from './desc.js';
-import { dequantize, inferShapes, resolvePadding } from './format.js';
+import { inferShapes, resolvePadding } from './format.js';
 import { UnsupportedModelError } from './errors.js';
-import { dwPackedFloats, foldFactors, gemmPackedFloats, type FoldFactors, type WeightJob } from './pack.js';
+import { dwPackedFloats, foldFactors, gemmPackedFloats, JS_LOAD_MATH, type FoldFactors, type LoadMath, type WeightJob } from './pack.js';
 
 export type { WeightJob };
 import { variantName, type KernelExports, type KernelVariant } from './wasm.js';
@@ -145,7 +145,7 @@ class Planner {
   private readonly tensors: Map<string, Float32Array>;
   constructor(
     readonly src: ModelSource, readonly variant: KernelVariant, readonly threads: number,
-    dequant: (t: StoredTensor) => Float32Array,
+    readonly math: LoadMath,
   ) {
     this.shapes = inferShapes(src.desc);
     this.tensors = new Map();
@@ -153,7 +153,7 @@ class Planner {
     this.get = (name: string): Float32Array => {
       let f = this.tensors.get(name);
       if (!f) {
-        f = dequant(this.tensor(name));
+        f = math.dequantize(this.tensor(name));
         this.tensors.set(name, f);
       }
       return f;
@@ -245,7 +245,7 @@ class Planner {
 
   fold(layer: Conv2DLayer | DepthwiseLayer): FoldFactors {
     const outC = layer.op === 'conv2d' ? layer.outChannels : layer.channels;
-    return foldFactors(layer.bias ? this.get(layer.bias) : undefined, outC, layer.batchNorm, this.get);
+    return foldFactors(layer.bias ? this.get(layer.bias) : undefined, outC, layer.batchNorm, this.get, this.math.foldLoop);
   }
 
   pads(layer: Conv2DLayer | DepthwiseLayer): { top: number; left: number; outH: number; outW: number } {
@@ -262,15 +262,14 @@ const is3x3dw = (l: LayerDesc | undefined): l is DepthwiseLayer =>
   l !== undefined && l.op === 'depthwise' && l.kernel[0] === 3 && l.kernel[1] === 3;
 
 /**
- * Builds the plan. Throws UnsupportedModelError for layers no kernel implements. `dequant`
- * turns the biases and batch-norm vectors into f32 (load() passes the same arithmetic on the
- * wasm module, see wasmDequantize in pack.ts).
+ * Builds the plan. Throws UnsupportedModelError for layers no kernel implements. `math`
+ * dequantizes the biases and batch-norm vectors and folds batch-norm (load() passes the same
+ * arithmetic on the wasm module, see wasmLoadMath in pack.ts).
  */
 export function buildPlan(
-  src: ModelSource, variant: KernelVariant = 'x86', threads = 1,
-  dequant: (t: StoredTensor) => Float32Array = dequantize,
+  src: ModelSource, variant: KernelVariant = 'x86', threads = 1, math: LoadMath = JS_LOAD_MATH,
 ): Plan {
-  const p = new Planner(src, variant, threads, dequant);
+  const p = new Planner(src, variant, threads, math);
   const { desc } = src;
   const layers = desc.layers;
   const consumers = new Map<string, LayerDesc[]>();
@@ -600,7 +599,7 @@ function addConv(p: Planner, layer: Conv2DLayer): void {
 }
 
 function addDense(p: Planner, layer: DenseLayer): void {
-  const fold = foldFactors(layer.bias ? p.get(layer.bias) : undefined, layer.outFeatures, undefined, p.get);
+  const fold = foldFactors(layer.bias ? p.get(layer.bias) : undefined, layer.outFeatures, undefined, p.get, p.math.foldLoop);
   const [lo, hi] = clampRange(layer.activation);
   const packed = p.weights('gemm', layer.weights, layer.inFeatures, layer.outFeatures, fold);
   const [K, N] = [layer.inFeatures, layer.outFeatures];

@@ -1,7 +1,6 @@
 // Loading the kernel module: pick the build the runtime can run, compile it once per process,
 // give every model its own instance (and so its own linear memory).
 
-import { instantiate } from '@assemblyscript/loader';
 import { EnvironmentError, OutOfMemoryError } from './errors.js';
 
 /** Which compiled module runs the kernels. */
@@ -73,6 +72,8 @@ export interface KernelExports {
   pack_dw3x3_u8(src: number, lut: number, C: number, colScale: number, bias: number, dst: number): void;
   first_nonfinite_f32(p: number, n: number): number;
   dequantize_u8_f32(src: number, n: number, scale: number, min: number, dst: number): void;
+  fold_factors_f64(C: number, bias: number, mean: number, variance: number, gamma: number, beta: number, eps: number,
+    scale: number): void;
 }
 
 /** The export implementing op `base` in a variant: gemm has its tile in the name, others a suffix. */
@@ -234,14 +235,15 @@ const PAGE = 65536;
  * A fresh instance of a build, with its own memory. Release builds import nothing and are
  * instantiated directly (the loader's set-up costs ~50 ms at startup). The debug build keeps
  * its assertions, so it goes through @assemblyscript/loader, which turns an assertion's
- * abort() into a readable message with the kernel's file and line.
+ * abort() into a readable message with the kernel's file and line (imported only then: importing
+ * it cost every load ~3 ms).
  */
 export async function instantiateKernels(build: WasmBuild, shared?: WebAssembly.Memory): Promise<KernelInstance> {
   const c = await compile(build, shared !== undefined);
   if (!c) throw new EnvironmentError(`the ${build} wasm build does not validate in this runtime`);
   const exports =
     build === 'debug'
-      ? (await instantiate<Record<string, unknown>>(c.module, {})).exports
+      ? (await (await import('@assemblyscript/loader')).instantiate<Record<string, unknown>>(c.module, {})).exports
       : new WebAssembly.Instance(c.module, shared ? { env: { memory: shared } } : {}).exports;
   const k = exports as unknown as KernelExports;
   return {

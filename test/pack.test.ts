@@ -1,7 +1,7 @@
 // The wasm packers (assembly/pack.ts, used at load) against the JavaScript fold + pack
 // (src/pack.ts): bit-identical for f32 and uint8-quantized weights, odd sizes included.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { foldBatchNorm, foldFactors, packDepthwise, packGemm, gemmPackedFloats, packWeights, dwPackedFloats, wasmDequantize } from '../src/pack.js';
+import { foldBatchNorm, foldFactors, foldLoop, packDepthwise, packGemm, gemmPackedFloats, packWeights, dwPackedFloats, wasmLoadMath } from '../src/pack.js';
 import type { StoredTensor } from '../src/desc.js';
 import { dequantize } from '../src/format.js';
 import { Heap, kernels, maxRelDiff, mulberry32, randomArray } from './helpers/wasm.js';
@@ -70,29 +70,73 @@ describe('first_nonfinite_f32 (the load-time weight check)', () => {
   });
 });
 
-describe('wasmDequantize (the planner at load) equals dequantize()', () => {
+describe('wasmLoadMath (the planner at load): dequantize() on wasm, value for value', () => {
   const cases = [
     { n: 1, scale: 0.0123, min: -1.37 }, { n: 7, scale: 1e-7, min: 3.5 }, { n: 96, scale: 0.5, min: -64 },
     { n: 1280, scale: 0.003921568627451, min: 0 }, { n: 33, scale: 1e30, min: -1e32 },
   ];
   it.each(cases)('u8 n=$n scale=$scale min=$min: value for value', ({ n, scale, min }) => {
-    const k = (h.k as unknown as Parameters<typeof wasmDequantize>[0]);
+    const k = (h.k as unknown as Parameters<typeof wasmLoadMath>[0]);
     const r = mulberry32(n);
     const t: StoredTensor = { name: 'v', shape: [n], dtype: 'u8', data: Uint8Array.from({ length: n }, (_, i) => (i < 2 ? i * 255 : Math.floor(r() * 256))), scale, min };
     h.reset();
     const at = h.put(2 * n + 8); // n bytes in, n floats out
-    expect(wasmDequantize(k, at)(t)).toEqual(dequantize(t));
+    expect(wasmLoadMath(k, at).dequantize(t)).toEqual(dequantize(t));
     expect(h.guardIntact(at, 2 * n + 8)).toBe(true);
   });
   it('f32 tensors are dequantized as dequantize() does, and what it refuses fails with its errors', () => {
-    const k = (h.k as unknown as Parameters<typeof wasmDequantize>[0]);
+    const k = (h.k as unknown as Parameters<typeof wasmLoadMath>[0]);
     h.reset();
-    const f = wasmDequantize(k, h.put(64));
+    const f = wasmLoadMath(k, h.put(64)).dequantize;
     const t32 = tensor('f32', 9, 3);
     expect(f(t32)).toEqual(dequantize(t32));
     const bad: StoredTensor = { name: 'bad', shape: [4], dtype: 'u8', data: new Uint8Array(3), scale: 1, min: 0 };
     expect(() => f(bad)).toThrow(/cannot dequantize "bad": expected 4 bytes/);
     const noScale: StoredTensor = { name: 'q', shape: [2], dtype: 'u8', data: new Uint8Array(2) };
     expect(() => f(noScale)).toThrow(/finite "scale" and "min"/);
+  });
+});
+
+describe('wasmLoadMath: the batch-norm fold on wasm equals foldLoop, bit for bit', () => {
+  // Bit patterns, NaN as one value (its sign and payload are not specified by wasm or JS).
+  const bits = (v: Float32Array | Float64Array): string[] => Array.from(v, (x, i) =>
+    Number.isNaN(x) ? 'NaN' : Array.from(new Uint8Array(v.buffer, v.byteOffset + i * v.BYTES_PER_ELEMENT, v.BYTES_PER_ELEMENT)).join());
+  const cases = [1, 3, 4, 17, 96, 1280].flatMap((C) =>
+    [[true, true], [true, false], [false, true], [false, false]].map(([g, b]) => ({ C, gamma: g, beta: b })));
+  it.each(cases)('C=$C gamma=$gamma beta=$beta', ({ C, gamma, beta }) => {
+    const r = mulberry32(C * 4 + (gamma ? 2 : 0) + (beta ? 1 : 0));
+    const mean = randomArray(r, C, -3, 3);
+    const variance = randomArray(r, C, 1e-6, 4);
+    const g = gamma ? randomArray(r, C, -2, 2) : undefined;
+    const be = beta ? randomArray(r, C, -1, 1) : undefined;
+    const bias0 = randomArray(r, C, -2, 2);
+    // Edge values: a zero and a negative variance (+ eps = 0 -> Infinity scale, < 0 -> NaN),
+    // a bias equal to the mean (a -0 product when the scale is negative), huge values.
+    if (C >= 4) {
+      variance[0] = -1e-3;
+      variance[1] = -5e-3;
+      bias0[2] = mean[2];
+      bias0[3] = 3e38;
+      if (g) g[2] = -1;
+    }
+    const want = { scale: new Float64Array(C), bias: bias0.slice() };
+    foldLoop(C, want.bias, want.scale, mean, variance, g, be, 1e-3);
+    h.reset();
+    const at = h.put(2 * C + 5 * C + 8);
+    const got = { scale: new Float64Array(C), bias: bias0.slice() };
+    wasmLoadMath(h.k as unknown as Parameters<typeof wasmLoadMath>[0], at).foldLoop(C, got.bias, got.scale, mean, variance, g, be, 1e-3);
+    expect(bits(got.scale)).toEqual(bits(want.scale));
+    expect(bits(got.bias)).toEqual(bits(want.bias));
+    expect(h.guardIntact(at, 2 * C + 5 * C + 8)).toBe(true);
+  });
+  it('vectors of the wrong length fall back to the JavaScript loop (NaN where it reads past the end)', () => {
+    h.reset();
+    const at = h.put(64);
+    const scale = new Float64Array(4);
+    const bias = new Float32Array(4);
+    wasmLoadMath(h.k as unknown as Parameters<typeof wasmLoadMath>[0], at).foldLoop(
+      4, bias, scale, new Float32Array(3), new Float32Array(4).fill(1), undefined, undefined, 0);
+    expect(Array.from(scale)).toEqual([1, 1, 1, 1]);
+    expect(Number.isNaN(bias[3])).toBe(true);
   });
 });
