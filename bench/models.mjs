@@ -746,13 +746,17 @@ function evaluateTargets(res) {
     if (!w || k === 'debug') continue;
     targets.push({ what: `${w.file} <= 100 KB (100,000 bytes)`, value: w.bytes, shown: `${w.bytes.toLocaleString('en')} bytes`, met: w.bytes <= KB100 });
   }
-  const st = res.startup?.classify;
-  targets.push({
-    what: 'import -> first classify() result, bundled model <= 150 ms',
-    value: st?.median ?? null,
-    shown: st?.median !== undefined ? `${ms(st.median)} ms` : 'not measured',
-    met: st?.median !== undefined ? st.median <= 150 : null,
-  });
+  // "First result": the main job's (classify() of a JPEG, its decode included) and the model's
+  // own output (run() on a prepared input), both with load()'s defaults.
+  for (const [kind, what] of [['classify', 'first classify() result'], ['run', 'first run() result']]) {
+    const st = res.startup?.[kind];
+    targets.push({
+      what: `import -> ${what}, bundled model <= 150 ms`,
+      value: st?.median ?? null,
+      shown: st?.median !== undefined ? `${ms(st.median)} ms` : 'not measured',
+      met: st?.median !== undefined ? st.median <= 150 : null,
+    });
+  }
   return targets;
 }
 
