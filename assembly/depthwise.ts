@@ -111,11 +111,14 @@ import { madd, clamp4, clamp1, SCALAR, X86, ARM } from "./simd";
     let B = bias;
     let D = bias;
     let E = bias;
+    // The kernel row's input and weights: advanced after each row (a select and a multiply per
+    // row otherwise, in V8's code for this loop).
+    let a = a0 + cb;
+    let wk = wg;
     for (let ky = 0; ky < 3; ky++) {
-      const a = (ky == 0 ? a0 : ky == 1 ? a1 : a2) + cb;
-      const k0 = v128.load(wg + <usize>ky * 48);
-      const k1 = v128.load(wg + <usize>ky * 48 + 16);
-      const k2 = v128.load(wg + <usize>ky * 48 + 32);
+      const k0 = v128.load(wk);
+      const k1 = v128.load(wk + 16);
+      const k2 = v128.load(wk + 32);
       // Input column j feeds output i with tap j - i * S.
       if (S == 1) {
         A = madd(v128.load(a), k0, A);
@@ -155,6 +158,8 @@ import { madd, clamp4, clamp1, SCALAR, X86, ARM } from "./simd";
           E = madd(v128.load(a + 8 * pix), k2, E);
         }
       }
+      a = (ky == 0 ? a1 : a2) + cb;
+      wk += 48;
     }
     v128.store(o + cb, clamp4(A, vlo, vhi, arm));
     v128.store(o + pix + cb, clamp4(B, vlo, vhi, arm));
