@@ -7,6 +7,7 @@
 import type { BatchNormRef, StoredTensor } from './desc.js';
 import { dequantize, dequantizeU8, dequantizeWith, show, type DequantizeU8 } from './format.js';
 import { ModelFormatError } from './errors.js';
+import type { KernelExports } from './wasm.js';
 
 /** Weights of one layer after folding: `w` with the output channel as the last (fastest) axis. */
 export interface Folded {
@@ -119,18 +120,10 @@ export function packDepthwise(w: Float32Array, b: Float32Array, C: number): Floa
   return out;
 }
 
-/** What packWeights needs from the kernel module. */
-interface Packers {
-  memory: WebAssembly.Memory;
-  pack_gemm_f32(src: number, K: number, N: number, colScale: number, bias: number, dst: number): void;
-  pack_gemm_u8(src: number, lut: number, K: number, N: number, colScale: number, bias: number, dst: number): void;
-  pack_dw3x3_f32(src: number, C: number, colScale: number, bias: number, dst: number): void;
-  pack_dw3x3_u8(src: number, lut: number, C: number, colScale: number, bias: number, dst: number): void;
-  first_nonfinite_f32(p: number, n: number): number;
-  dequantize_u8_f32(src: number, n: number, scale: number, min: number, dst: number): void;
-  fold_factors_f64(C: number, bias: number, mean: number, variance: number, gamma: number, beta: number, eps: number,
-    scale: number): void;
-}
+/** What packWeights and wasmLoadMath need from the kernel module (signatures: KernelExports). */
+type Packers = Pick<KernelExports,
+  'memory' | 'pack_gemm_f32' | 'pack_gemm_u8' | 'pack_dw3x3_f32' | 'pack_dw3x3_u8' | 'first_nonfinite_f32' |
+  'dequantize_u8_f32' | 'fold_factors_f64'>;
 
 /** The load-time arithmetic of the planner: dequantizing small tensors, folding batch-norm. */
 export interface LoadMath {
